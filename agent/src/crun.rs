@@ -1,0 +1,218 @@
+//! Invocations of crun. Every child goes through the reaper; every wait has a deadline.
+
+use crate::reaper::Reaper;
+use crate::sys::{self, ExitStatus};
+use std::io;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `crun create` may need to set up mounts over virtio-fs on a slow (TCG) guest.
+pub const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+/// start, kill, delete.
+pub const SHORT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest crun error message passed on to the host.
+const MAX_MESSAGE: usize = 4096;
+
+/// Why a crun invocation failed; `message` is crun's own words where it gave any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrunError {
+    pub message: String,
+}
+
+impl std::fmt::Display for CrunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub struct Crun {
+    bin: PathBuf,
+    reaper: Arc<Reaper>,
+}
+
+/// The stdio a container's init gets (it inherits crun create's).
+pub struct ProcessStdio {
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+}
+
+impl Crun {
+    pub fn new(bin: PathBuf, reaper: Arc<Reaper>) -> Crun {
+        Crun { bin, reaper }
+    }
+
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// `crun --log=file:<bundle>/crun.log create --bundle <bundle> --pid-file <bundle>/pid <id>`
+    /// with `stdio` as crun's (and so the container init's) stdio. Returns the init's pid.
+    pub fn create(&self, id: &str, bundle: &Path, stdio: ProcessStdio) -> Result<i32, CrunError> {
+        let log = bundle.join("crun.log");
+        let pid_file = bundle.join("pid");
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg(format!("--log=file:{}", log.display()))
+            .arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdin(stdio.stdin)
+            .stdout(stdio.stdout)
+            .stderr(stdio.stderr);
+        crate::debug!("running {:?}", cmd);
+        let spawned = self.reaper.spawn(&mut cmd);
+        // The Command holds our copies of the process-side pipe ends: close them now, so the
+        // container's exit (not our own fds) decides when the pipes reach end-of-file.
+        drop(cmd);
+        let (_child, waiter) = spawned.map_err(|e| CrunError {
+            message: format!("cannot run {}: {}", self.bin.display(), e),
+        })?;
+        let status = match waiter.wait_timeout(CREATE_TIMEOUT) {
+            Some(s) => s,
+            None => {
+                let _ = sys::kill(waiter.pid, libc::SIGKILL);
+                let _ = waiter.wait_timeout(Duration::from_secs(5));
+                return Err(CrunError {
+                    message: format!("crun create timed out after {}s", CREATE_TIMEOUT.as_secs()),
+                });
+            }
+        };
+        if !status.success() {
+            let logged = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(CrunError { message: failure_message("create", status, &logged) });
+        }
+        let text = std::fs::read_to_string(&pid_file).map_err(|e| CrunError {
+            message: format!("crun create succeeded but {} is unreadable: {}", pid_file.display(), e),
+        })?;
+        match text.trim().parse::<i32>() {
+            Ok(pid) if pid > 0 => Ok(pid),
+            _ => Err(CrunError {
+                message: format!("crun create wrote an invalid pid file: {:?}", text.trim()),
+            }),
+        }
+    }
+
+    pub fn start(&self, id: &str) -> Result<(), CrunError> {
+        self.run_simple(&["start", id])
+    }
+
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), CrunError> {
+        let sig = signal.to_string();
+        if all {
+            self.run_simple(&["kill", "--all", id, &sig])
+        } else {
+            self.run_simple(&["kill", id, &sig])
+        }
+    }
+
+    pub fn delete_force(&self, id: &str) -> Result<(), CrunError> {
+        self.run_simple(&["delete", "-f", id])
+    }
+
+    /// Runs crun with /dev/null stdin/stdout and a captured stderr.
+    fn run_simple(&self, args: &[&str]) -> Result<(), CrunError> {
+        let deadline = Instant::now() + SHORT_TIMEOUT;
+        let verb = args.first().copied().unwrap_or("");
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        crate::debug!("running {:?}", cmd);
+        let (mut child, waiter) = self.reaper.spawn(&mut cmd).map_err(|e| CrunError {
+            message: format!("cannot run {}: {}", self.bin.display(), e),
+        })?;
+        drop(cmd);
+        let stderr = match child.stderr.take() {
+            Some(s) => read_until(&s, deadline).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let status = match waiter.wait_timeout(left) {
+            Some(s) => s,
+            None => {
+                let _ = sys::kill(waiter.pid, libc::SIGKILL);
+                let _ = waiter.wait_timeout(Duration::from_secs(5));
+                return Err(CrunError {
+                    message: format!("crun {} timed out after {}s", verb, SHORT_TIMEOUT.as_secs()),
+                });
+            }
+        };
+        if status.success() {
+            Ok(())
+        } else {
+            Err(CrunError {
+                message: failure_message(verb, status, &String::from_utf8_lossy(&stderr)),
+            })
+        }
+    }
+}
+
+/// Reads `r` until EOF, the deadline, or MAX_MESSAGE*4 bytes.
+fn read_until<F: AsRawFd>(r: &F, deadline: Instant) -> io::Result<Vec<u8>> {
+    let fd = r.as_raw_fd();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || out.len() >= MAX_MESSAGE * 4 {
+            return Ok(out);
+        }
+        let ev = sys::poll_one(fd, libc::POLLIN, Some(left))?;
+        if ev == 0 {
+            return Ok(out);
+        }
+        match sys::read_fd(fd, &mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// crun's error text (its log file or stderr), cleaned up; or the exit status if it said
+/// nothing.
+pub fn failure_message(verb: &str, status: ExitStatus, output: &str) -> String {
+    let lines: Vec<&str> = output.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if lines.is_empty() {
+        return format!("crun {} failed ({})", verb, status);
+    }
+    let mut text = lines.join("; ");
+    if text.len() > MAX_MESSAGE {
+        // Keep the end: crun's last line is the one that says what went wrong.
+        let mut cut = text.len() - MAX_MESSAGE;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        text = format!("...{}", &text[cut..]);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_messages() {
+        assert_eq!(
+            failure_message("create", ExitStatus::Exited(1), "invalid config file, no 'linux' block specified\n"),
+            "invalid config file, no 'linux' block specified"
+        );
+        assert_eq!(
+            failure_message("start", ExitStatus::Exited(1), "\n  a\n\nb\n"),
+            "a; b"
+        );
+        assert_eq!(
+            failure_message("kill", ExitStatus::Signaled(9), ""),
+            "crun kill failed (signal 9)"
+        );
+        let long = "é".repeat(5000);
+        let m = failure_message("create", ExitStatus::Exited(1), &long);
+        assert!(m.len() <= MAX_MESSAGE + 5 && m.starts_with("..."));
+    }
+}

@@ -1,0 +1,428 @@
+//! Control messages carried in HELLO and MSG frames (docs/protocol.md, "Control messages").
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// Protocol version spoken by this agent.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Bytes a peer may send on each of our receive streams before it needs CREDIT.
+pub const DEFAULT_WINDOW: u32 = 262144;
+
+/// HELLO payload, sent by both sides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hello {
+    pub version: u32,
+    pub max_payload: u32,
+    pub window: u32,
+}
+
+impl Hello {
+    pub fn ours() -> Hello {
+        Hello {
+            version: PROTOCOL_VERSION,
+            max_payload: crate::frame::MAX_PAYLOAD as u32,
+            window: DEFAULT_WINDOW,
+        }
+    }
+}
+
+/// Everything that travels in a MSG frame, tagged by `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Message {
+    Req { id: u32, req: Request },
+    Res(Response),
+    Event { event: Event },
+}
+
+/// Requests, host → agent, tagged by `op`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    Ping,
+    #[serde(rename_all = "camelCase")]
+    Create {
+        container_id: String,
+        /// The OCI config for the guest, written to the bundle as given.
+        spec: Value,
+        stdio: StdioStreams,
+    },
+    #[serde(rename_all = "camelCase")]
+    Start { container_id: String },
+    #[serde(rename_all = "camelCase")]
+    Signal {
+        container_id: String,
+        signal: i64,
+        #[serde(default)]
+        all: bool,
+    },
+    List,
+    Shutdown,
+}
+
+impl Request {
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Ping => "ping",
+            Request::Create { .. } => "create",
+            Request::Start { .. } => "start",
+            Request::Signal { .. } => "signal",
+            Request::List => "list",
+            Request::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Stream ids for a process's stdio; `None` (JSON null) = /dev/null.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StdioStreams {
+    #[serde(default)]
+    pub stdin: Option<u32>,
+    #[serde(default)]
+    pub stdout: Option<u32>,
+    #[serde(default)]
+    pub stderr: Option<u32>,
+}
+
+/// A response: exactly one of `ok` and `err` is present.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub id: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub err: Option<WireError>,
+}
+
+impl Response {
+    pub fn from_result(id: u32, r: Result<Value, AgentError>) -> Response {
+        match r {
+            Ok(v) => Response { id, ok: Some(v), err: None },
+            Err(e) => Response {
+                id,
+                ok: None,
+                err: Some(WireError { code: e.code, message: e.message }),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Events, agent → host, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    #[serde(rename_all = "camelCase")]
+    Exit {
+        container_id: String,
+        pid: i32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+}
+
+/// `ok` result of `create`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateResult {
+    pub pid: i32,
+}
+
+/// One entry of the `list` result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInfo {
+    pub container_id: String,
+    pub pid: i32,
+    pub status: ContainerStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListResult {
+    pub containers: Vec<ContainerInfo>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    Created,
+    Running,
+    Stopped,
+}
+
+/// Stable wire error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    #[serde(rename = "E_BAD_REQUEST")]
+    BadRequest,
+    #[serde(rename = "E_NOT_FOUND")]
+    NotFound,
+    #[serde(rename = "E_EXISTS")]
+    Exists,
+    #[serde(rename = "E_BAD_STATE")]
+    BadState,
+    #[serde(rename = "E_CRUN")]
+    Crun,
+    #[serde(rename = "E_INTERNAL")]
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "E_BAD_REQUEST",
+            ErrorCode::NotFound => "E_NOT_FOUND",
+            ErrorCode::Exists => "E_EXISTS",
+            ErrorCode::BadState => "E_BAD_STATE",
+            ErrorCode::Crun => "E_CRUN",
+            ErrorCode::Internal => "E_INTERNAL",
+        }
+    }
+}
+
+/// A request failure, carried to the host as `err`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl AgentError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> AgentError {
+        AgentError { code, message: message.into() }
+    }
+    pub fn bad_request(m: impl Into<String>) -> AgentError {
+        AgentError::new(ErrorCode::BadRequest, m)
+    }
+    pub fn not_found(id: &str) -> AgentError {
+        AgentError::new(ErrorCode::NotFound, format!("container {} does not exist", id))
+    }
+    pub fn bad_state(m: impl Into<String>) -> AgentError {
+        AgentError::new(ErrorCode::BadState, m)
+    }
+    pub fn internal(m: impl Into<String>) -> AgentError {
+        AgentError::new(ErrorCode::Internal, m)
+    }
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// What the agent makes of one MSG payload from the host.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A well-formed request.
+    Request { id: u32, req: Request },
+    /// A request envelope with a usable id whose body is invalid: answer E_BAD_REQUEST.
+    BadRequest { id: u32, error: AgentError },
+}
+
+/// Decodes a MSG payload sent to the agent. Anything that is not a request envelope with a u32
+/// `id` is a protocol error (`Err`); a bad body inside a good envelope is `BadRequest`.
+pub fn decode_incoming(payload: &[u8]) -> Result<Incoming, String> {
+    let v: Value = serde_json::from_slice(payload).map_err(|e| format!("MSG is not JSON: {}", e))?;
+    let obj = v.as_object().ok_or("MSG is not a JSON object")?;
+    match obj.get("kind").and_then(Value::as_str) {
+        Some("req") => {}
+        Some(k) => return Err(format!("unexpected message kind {:?} from host", k)),
+        None => return Err("MSG without a string \"kind\"".to_string()),
+    }
+    let id = obj
+        .get("id")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or("request without a u32 \"id\"")?;
+    let body = match obj.get("req") {
+        Some(b) => b.clone(),
+        None => {
+            return Ok(Incoming::BadRequest {
+                id,
+                error: AgentError::bad_request("request has no \"req\" object"),
+            })
+        }
+    };
+    match serde_json::from_value::<Request>(body) {
+        Ok(req) => Ok(Incoming::Request { id, req }),
+        Err(e) => Ok(Incoming::BadRequest {
+            id,
+            error: AgentError::bad_request(format!("invalid request: {}", e)),
+        }),
+    }
+}
+
+/// Serialises an agent → host message. Serialising these types cannot fail (string keys only),
+/// but the error is still returned rather than unwrapped.
+pub fn encode_message(m: &Message) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(m)
+}
+
+/// `^[A-Za-z0-9_.+-]{1,128}$`
+pub fn valid_container_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'+' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{self, Frame};
+    use std::path::PathBuf;
+
+    fn fixture_text(name: &str) -> String {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test/fixtures/frames");
+        let hex = std::fs::read_to_string(dir.join(format!("{}.hex", name))).expect("fixture");
+        let bytes = frame::from_hex(&hex).expect("hex");
+        match frame::decode(&bytes).expect("valid").expect("complete").0 {
+            Frame::Msg(p) | Frame::Hello(p) => String::from_utf8(p).expect("utf-8"),
+            other => panic!("{} is not MSG/HELLO: {:?}", name, other),
+        }
+    }
+
+    #[test]
+    fn every_msg_fixture_round_trips_byte_for_byte() {
+        for name in ["req-create", "req-signal", "res-ok", "res-err", "event-exit"] {
+            let text = fixture_text(name);
+            let m: Message = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {}", name, e));
+            let again = String::from_utf8(encode_message(&m).expect("encode")).expect("utf-8");
+            assert_eq!(again, text, "{}", name);
+        }
+    }
+
+    #[test]
+    fn fixture_contents() {
+        let m: Message = serde_json::from_str(&fixture_text("req-create")).expect("decode");
+        match m {
+            Message::Req { id: 1, req: Request::Create { container_id, spec, stdio } } => {
+                assert_eq!(container_id, "c1");
+                assert_eq!(spec["root"]["path"], "/run/kata/shared/rootfs");
+                assert_eq!(stdio, StdioStreams { stdin: None, stdout: Some(2), stderr: Some(3) });
+            }
+            other => panic!("unexpected {:?}", other),
+        }
+        let m: Message = serde_json::from_str(&fixture_text("req-signal")).expect("decode");
+        assert_eq!(
+            m,
+            Message::Req {
+                id: u32::MAX,
+                req: Request::Signal { container_id: "c1".into(), signal: 9, all: true }
+            }
+        );
+        let m: Message = serde_json::from_str(&fixture_text("event-exit")).expect("decode");
+        assert_eq!(
+            m,
+            Message::Event {
+                event: Event::Exit { container_id: "c1".into(), pid: 17, code: None, signal: Some(9) }
+            }
+        );
+        let m: Message = serde_json::from_str(&fixture_text("res-err")).expect("decode");
+        match m {
+            Message::Res(Response { id: 2, ok: None, err: Some(e) }) => {
+                assert_eq!(e.code, ErrorCode::NotFound)
+            }
+            other => panic!("unexpected {:?}", other),
+        }
+        let h: Hello = serde_json::from_str(&fixture_text("hello")).expect("hello");
+        assert_eq!(h, Hello::ours());
+        assert_eq!(serde_json::to_string(&Hello::ours()).expect("enc"), fixture_text("hello"));
+    }
+
+    #[test]
+    fn our_responses_have_the_documented_shape() {
+        let ok = Message::Res(Response::from_result(
+            1,
+            Ok(serde_json::to_value(CreateResult { pid: 17 }).expect("value")),
+        ));
+        assert_eq!(encode_message(&ok).expect("enc"), fixture_text("res-ok").into_bytes());
+        let err = Message::Res(Response::from_result(2, Err(AgentError::not_found("c9"))));
+        assert_eq!(encode_message(&err).expect("enc"), fixture_text("res-err").into_bytes());
+        let list = ListResult {
+            containers: vec![ContainerInfo {
+                container_id: "c1".into(),
+                pid: 5,
+                status: ContainerStatus::Running,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&list).expect("enc"),
+            r#"{"containers":[{"containerId":"c1","pid":5,"status":"running"}]}"#
+        );
+        let empty = Message::Res(Response::from_result(3, Ok(serde_json::json!({}))));
+        assert_eq!(
+            String::from_utf8(encode_message(&empty).expect("enc")).expect("utf8"),
+            r#"{"kind":"res","id":3,"ok":{}}"#
+        );
+    }
+
+    #[test]
+    fn incoming_requests() {
+        match decode_incoming(br#"{"kind":"req","id":7,"req":{"op":"start","containerId":"c1"}}"#) {
+            Ok(Incoming::Request { id: 7, req: Request::Start { container_id } }) => {
+                assert_eq!(container_id, "c1")
+            }
+            other => panic!("{:?}", other),
+        }
+        for (text, want) in [
+            (r#"{"kind":"req","id":1,"req":{"op":"ping"}}"#, Request::Ping),
+            (r#"{"kind":"req","id":1,"req":{"op":"list"}}"#, Request::List),
+            (r#"{"kind":"req","id":1,"req":{"op":"shutdown"}}"#, Request::Shutdown),
+            (
+                r#"{"kind":"req","id":1,"req":{"op":"signal","containerId":"x","signal":15}}"#,
+                Request::Signal { container_id: "x".into(), signal: 15, all: false },
+            ),
+        ] {
+            match decode_incoming(text.as_bytes()) {
+                Ok(Incoming::Request { req, .. }) => assert_eq!(req, want),
+                other => panic!("{}: {:?}", text, other),
+            }
+        }
+        // Good envelope, bad body: answered with E_BAD_REQUEST under the same id.
+        for text in [
+            r#"{"kind":"req","id":9,"req":{"op":"frobnicate"}}"#,
+            r#"{"kind":"req","id":9,"req":{"op":"start"}}"#,
+            r#"{"kind":"req","id":9,"req":{"op":"signal","containerId":"c","signal":"KILL"}}"#,
+            r#"{"kind":"req","id":9}"#,
+        ] {
+            match decode_incoming(text.as_bytes()) {
+                Ok(Incoming::BadRequest { id: 9, error }) => {
+                    assert_eq!(error.code, ErrorCode::BadRequest)
+                }
+                other => panic!("{}: {:?}", text, other),
+            }
+        }
+        // No usable envelope: protocol error.
+        for text in [
+            "not json",
+            "[1,2]",
+            r#"{"kind":"res","id":1,"ok":{}}"#,
+            r#"{"kind":"req","id":-1,"req":{"op":"ping"}}"#,
+            r#"{"kind":"req","id":4294967296,"req":{"op":"ping"}}"#,
+            r#"{"id":1,"req":{"op":"ping"}}"#,
+        ] {
+            assert!(decode_incoming(text.as_bytes()).is_err(), "{}", text);
+        }
+    }
+
+    #[test]
+    fn container_ids() {
+        for ok in ["c1", "a", "A-b_c.d+e", &"x".repeat(128)] {
+            assert!(valid_container_id(ok), "{}", ok);
+        }
+        for bad in ["", "a/b", "..\u{e9}", "a b", "a\nb", &"x".repeat(129), "c1\0"] {
+            assert!(!valid_container_id(bad), "{:?}", bad);
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Thin wrappers over the few Linux system calls std does not offer. Every `unsafe` block is
+//! here, each with the reason it is sound.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::Duration;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn cstring(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
+fn cstr_opt(s: Option<&str>) -> io::Result<Option<CString>> {
+    s.map(|s| {
+        CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "string has NUL"))
+    })
+    .transpose()
+}
+
+/// A pipe whose both ends are close-on-exec: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [libc::c_int; 2] = [-1, -1];
+    // SAFETY: `fds` is a valid, writable array of two c_ints, as pipe2 requires.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both fds are fresh descriptors that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL only read/modify the status flags of `fd`; no memory is passed.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    if new != flags {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// Is `fd` an open descriptor?
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on any integer is harmless; it fails with EBADF if not open.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// poll(2) on one descriptor. Returns the `revents` (0 on timeout). `None` = wait forever.
+pub fn poll_one(fd: RawFd, events: libc::c_short, timeout: Option<Duration>) -> io::Result<libc::c_short> {
+    let ms: libc::c_int = match timeout {
+        None => -1,
+        Some(d) => d.as_millis().min(i32::MAX as u128) as libc::c_int,
+    };
+    let mut p = libc::pollfd { fd, events, revents: 0 };
+    loop {
+        // SAFETY: `p` is one valid pollfd and we pass nfds = 1.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(if r == 0 { 0 } else { p.revents });
+    }
+}
+
+/// read(2) into `buf`.
+pub fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid writable memory of `buf.len()` bytes for the duration of the call.
+    let r = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// write(2) from `buf`.
+pub fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid readable memory of `buf.len()` bytes for the duration of the call.
+    let r = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+pub fn mount(
+    source: &str,
+    target: &Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let src = CString::new(source).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let tgt = cstring(target)?;
+    let fst = CString::new(fstype).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let dat = cstr_opt(data)?;
+    let dat_ptr = dat.as_ref().map_or(std::ptr::null(), |d| d.as_ptr() as *const libc::c_void);
+    // SAFETY: all pointers are NUL-terminated strings (or NULL for data) that outlive the call.
+    cvt(unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fst.as_ptr(), flags, dat_ptr) })?;
+    Ok(())
+}
+
+/// Loads a kernel module from an open .ko file.
+pub fn finit_module(file: &std::fs::File) -> io::Result<()> {
+    let params: &CStr = CStr::from_bytes_with_nul(b"\0")
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: finit_module(fd, const char *params, int flags): `file` is an open descriptor for
+    // the duration of the call and `params` is a valid NUL-terminated (empty) string.
+    let r = unsafe {
+        libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0 as libc::c_int)
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Makes this process the reaper of its orphaned descendants (used when not PID 1).
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer argument; no memory is passed.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) })?;
+    Ok(())
+}
+
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers.
+    cvt(unsafe { libc::kill(pid, sig) })?;
+    Ok(())
+}
+
+pub fn sync() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() }
+}
+
+/// reboot(RB_POWER_OFF). Only returns on failure.
+pub fn power_off() -> io::Error {
+    // SAFETY: reboot(2) takes an integer command; no memory is passed.
+    unsafe { libc::reboot(libc::RB_POWER_OFF) };
+    io::Error::last_os_error()
+}
+
+pub fn getpid() -> i32 {
+    std::process::id() as i32
+}
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Exited(c) => write!(f, "exit code {}", c),
+            ExitStatus::Signaled(s) => write!(f, "signal {}", s),
+        }
+    }
+}
+
+/// Blocks until some child has terminated and returns its pid WITHOUT reaping it (WNOWAIT).
+/// `Ok(None)` = no children at all (ECHILD).
+pub fn wait_any_nowait() -> io::Result<Option<i32>> {
+    loop {
+        // SAFETY: siginfo_t is plain data; all-zero is a valid value to pass in for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is valid writable memory for one siginfo_t.
+        let r = unsafe {
+            libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ECHILD) => return Ok(None),
+                _ => return Err(e),
+            }
+        }
+        // SAFETY: waitid succeeded for a WEXITED child, so the kernel filled in the SIGCHLD
+        // fields of `info`, of which si_pid is one.
+        let pid = unsafe { info.si_pid() };
+        return Ok(Some(pid));
+    }
+}
+
+/// Reaps `pid` if it has terminated. `Ok(None)`: still running or not our child any more.
+pub fn reap(pid: i32) -> io::Result<Option<ExitStatus>> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is valid writable memory for one c_int.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ECHILD) => return Ok(None),
+                _ => return Err(e),
+            }
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(decode_wait_status(status)));
+    }
+}
+
+pub fn decode_wait_status(status: libc::c_int) -> ExitStatus {
+    if libc::WIFSIGNALED(status) {
+        ExitStatus::Signaled(libc::WTERMSIG(status))
+    } else {
+        ExitStatus::Exited(libc::WEXITSTATUS(status))
+    }
+}
+
+/// The sockaddr for an AF_VSOCK listener on `port`, any CID.
+pub fn vsock_addr(port: u32) -> libc::sockaddr_vm {
+    // SAFETY: sockaddr_vm is plain data (integers and padding); all-zero is valid.
+    let mut a: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
+    a.svm_family = libc::AF_VSOCK as libc::sa_family_t;
+    a.svm_port = port;
+    a.svm_cid = libc::VMADDR_CID_ANY;
+    a
+}
+
+/// socket + bind + listen on AF_VSOCK `port`.
+pub fn vsock_listen(port: u32) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes integers only.
+    let fd = cvt(unsafe {
+        libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
+    })?;
+    // SAFETY: socket succeeded, so `fd` is a fresh descriptor owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let addr = vsock_addr(port);
+    // SAFETY: `addr` is a valid sockaddr_vm and we pass its exact size.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &addr as *const libc::sockaddr_vm as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t,
+        )
+    })?;
+    // SAFETY: listen(2) takes integers only.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), 1) })?;
+    Ok(fd)
+}
+
+/// accept4 on a listening socket: returns the connection (close-on-exec) and the peer's CID.
+pub fn vsock_accept(listener: RawFd) -> io::Result<(OwnedFd, u32)> {
+    loop {
+        // SAFETY: zeroed sockaddr_vm is valid; accept4 writes at most `len` bytes into it.
+        let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
+        // SAFETY: `addr`/`len` are valid for writes and `len` holds the buffer size.
+        let r = unsafe {
+            libc::accept4(
+                listener,
+                &mut addr as *mut libc::sockaddr_vm as *mut libc::sockaddr,
+                &mut len,
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        // SAFETY: accept4 succeeded, so `r` is a fresh descriptor owned by nothing else.
+        return Ok((unsafe { OwnedFd::from_raw_fd(r) }, addr.svm_cid));
+    }
+}
+
+/// shutdown(2) both directions, to wake a thread blocked reading a socket.
+pub fn shutdown_socket(fd: RawFd) {
+    // SAFETY: shutdown(2) takes integers only; errors (e.g. not connected) are irrelevant here.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
+/// dup(2) with close-on-exec.
+pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer argument; no memory is passed.
+    let r = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: fcntl succeeded, so `r` is a fresh descriptor owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// dup2(2) `fd` onto `target` (used to give PID 1 a console on fds 0-2).
+pub fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 takes integers; replacing `target` is the intent (fds 0-2 of PID 1).
+    cvt(unsafe { libc::dup2(fd, target) })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vsock_sockaddr() {
+        let a = vsock_addr(1024);
+        assert_eq!(a.svm_family, libc::AF_VSOCK as libc::sa_family_t);
+        assert_eq!(a.svm_port, 1024);
+        assert_eq!(a.svm_cid, u32::MAX);
+        assert_eq!(a.svm_reserved1, 0);
+        assert_eq!(std::mem::size_of::<libc::sockaddr_vm>(), 16);
+    }
+
+    #[test]
+    fn wait_status_decoding() {
+        assert_eq!(decode_wait_status(3 << 8), ExitStatus::Exited(3));
+        assert_eq!(decode_wait_status(9), ExitStatus::Signaled(9));
+        assert_eq!(decode_wait_status(0), ExitStatus::Exited(0));
+    }
+
+    #[test]
+    fn pipes_are_cloexec_and_poll_works() {
+        let (r, w) = pipe().expect("pipe");
+        // SAFETY (test): F_GETFD reads flags of our own fd.
+        let fl = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETFD) };
+        assert!(fl & libc::FD_CLOEXEC != 0);
+        assert_eq!(poll_one(r.as_raw_fd(), libc::POLLIN, Some(Duration::from_millis(10))).expect("poll"), 0);
+        write_fd(w.as_raw_fd(), b"x").expect("write");
+        let ev = poll_one(r.as_raw_fd(), libc::POLLIN, Some(Duration::from_millis(10))).expect("poll");
+        assert!(ev & libc::POLLIN != 0);
+        let mut b = [0u8; 4];
+        assert_eq!(read_fd(r.as_raw_fd(), &mut b).expect("read"), 1);
+        drop(w);
+        assert_eq!(read_fd(r.as_raw_fd(), &mut b).expect("eof"), 0);
+    }
+}

@@ -1,0 +1,44 @@
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { exitCodeFor, toKataError } from '../errors.js';
+import { Runtime } from '../runtime/runtime.js';
+import { Logger, type LogFormat } from '../util/log.js';
+
+/** runc's global flags, accepted before or after the verb. */
+export const globalFlags = {
+  root: Flags.string({ description: 'root directory for storage of container state', default: '/run/kata', helpGroup: 'GLOBAL' }),
+  log: Flags.string({ description: 'set the log file to write runtime logs to', default: '', helpGroup: 'GLOBAL' }),
+  'log-format': Flags.string({ description: 'set the log format (text or json)', options: ['text', 'json'], default: 'text', helpGroup: 'GLOBAL' }),
+  debug: Flags.boolean({ description: 'enable debug logging', default: false, helpGroup: 'GLOBAL' }),
+  'systemd-cgroup': Flags.boolean({ description: 'accepted for compatibility; the guest manages its own cgroups', default: false, helpGroup: 'GLOBAL' }),
+  rootless: Flags.string({ description: 'accepted for compatibility (true, false or auto)', default: 'auto', helpGroup: 'GLOBAL' }),
+  criu: Flags.string({ description: 'accepted for compatibility; checkpoint/restore is not supported', default: 'criu', helpGroup: 'GLOBAL' }),
+};
+
+export type GlobalFlags = Interfaces.InferredFlags<typeof globalFlags>;
+
+/**
+ * Base of every verb: parses the global flags, builds the logger and the runtime, and turns any
+ * failure into one line on stderr (and in --log), and runc's exit status.
+ */
+export abstract class RuntimeCommand extends Command {
+  static override baseFlags = globalFlags;
+  static override strict = true;
+  protected logger: Logger = new Logger(undefined, 'text', false);
+
+  protected runtimeFor(g: GlobalFlags): Runtime {
+    const format: LogFormat = g['log-format'] === 'json' ? 'json' : 'text';
+    this.logger = new Logger(g.log === '' ? undefined : g.log, format, g.debug);
+    // The monitor and later processes inherit the choice through the environment.
+    if (g.log !== '') process.env['KATA_LOG_FILE'] = g.log;
+    process.env['KATA_LOG_FORMAT'] = format;
+    return new Runtime(g.root, this.logger);
+  }
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
+    const k = toKataError(err, err.constructor.name === 'KataError' ? 'E_INTERNAL' : 'E_INVALID_ARGUMENT');
+    const line = k.oneLine();
+    this.logger.error(line);
+    process.stderr.write(`${line}\n`);
+    process.exitCode = exitCodeFor(k.code);
+  }
+}

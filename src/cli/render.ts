@@ -1,0 +1,33 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { StateOutput } from '../runtime/runtime.js';
+import { packageRoot } from '../util/paths.js';
+
+/** The OCI runtime-spec version whose schemas we validate against (and report). */
+export const SPEC_VERSION = '1.0.2';
+
+function pad(cells: string[][], minWidth = 12, padding = 3): string {
+  const widths: number[] = [];
+  for (const row of cells) row.slice(0, -1).forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length + padding, minWidth)));
+  return cells.map((row) => row.map((c, i) => (i < row.length - 1 ? c.padEnd(widths[i] ?? 0) : c)).join('') + '\n').join('');
+}
+
+/** runc's `list`: a table (tabwriter, min width 12, padding 3), ids only with -q, or one JSON line. */
+export function formatList(items: StateOutput[], format: 'table' | 'json', quiet: boolean): string {
+  if (quiet) return items.map((s) => `${s.id}\n`).join('');
+  if (format === 'json') return JSON.stringify(items.length === 0 ? null : items) + '\n';
+  const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
+  for (const s of items) rows.push([s.id, String(s.pid), s.status, s.bundle, s.created, s.owner === '' ? 'root' : s.owner]);
+  return pad(rows);
+}
+
+export function versionText(): string {
+  let version = '0.0.0';
+  try {
+    const v: unknown = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8'));
+    if (typeof v === 'object' && v !== null && 'version' in v && typeof v.version === 'string') version = v.version;
+  } catch {
+    // keep the placeholder
+  }
+  return `kata-runtime version ${version}\nspec: ${SPEC_VERSION}\nnode: ${process.version}\n`;
+}

@@ -1,0 +1,13 @@
+import { Args } from '@oclif/core';
+import { RuntimeCommand } from '../cli/base.js';
+
+export default class State extends RuntimeCommand {
+  static override description = 'output the state of a container';
+  static override args = { id: Args.string({ required: true, description: 'container id' }) };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(State);
+    const s = this.runtimeFor(flags).state(args.id);
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+  }
+}

@@ -1,0 +1,22 @@
+import { KataError } from '../errors.js';
+import type { RuntimeConfig } from '../config.js';
+
+/** What `create` hands the monitor (written to <state>/launch.json before the monitor starts). */
+export interface Launch {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  /** The spec as the guest will run it (toGuestSpec). */
+  guestSpec: unknown;
+  config: RuntimeConfig;
+}
+
+/** The one line the monitor writes to its ready pipe (fd 3). */
+export type ReadyReport = { ok: true; pid: number } | { ok: false; code: string; message: string };
+
+export function decodeLaunch(text: string): Launch {
+  const v: unknown = JSON.parse(text);
+  if (typeof v !== 'object' || v === null || !('id' in v) || !('config' in v)) throw new KataError('E_INTERNAL', 'bad launch file');
+  // Written by our own CLI a moment ago in a 0700 directory.
+  return v as Launch;
+}

@@ -1,0 +1,309 @@
+/**
+ * The monitor: one long-lived process per container, started by `create`; its pid is the one in
+ * --pid-file. It owns virtiofsd, QEMU, the agent channel and the control socket, relays the
+ * caller's stdio (fds 0-2, inherited) to the container's init, and when init exits it tears the VM
+ * down and exits with init's status (or dies by init's signal).
+ */
+import fs from 'node:fs';
+import type net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentConnection } from '../channel/connection.js';
+import type { ExitEvent } from '../channel/messages.js';
+import { resultInt } from '../channel/messages.js';
+import { SerialTransport } from '../channel/transport.js';
+import { KataError, toKataError } from '../errors.js';
+import { GUEST_SHARED_DIR } from '../oci/translate.js';
+import { filesFor, startTimeOf, StateStore, type ContainerRecord, type ExitStatus } from '../runtime/store.js';
+import { assertTransition, type Status } from '../runtime/status.js';
+import { rfc3339 } from '../util/log.js';
+import type { Supervised } from '../util/child.js';
+import { sleep } from '../util/fsx.js';
+import { chooseAccelerator, probeHost, tscKhz } from '../vm/accel.js';
+import type { RunningVm } from '../vm/hypervisor.js';
+import { QemuHypervisor } from '../vm/qemu.js';
+import { startVirtiofsd } from '../vm/virtiofsd.js';
+import { CONTROL_SOCKET, serveControl, type ControlRequest } from './control.js';
+import { decodeLaunch, type ReadyReport } from './launch.js';
+import { FdSink, pumpFd } from './stdio.js';
+
+const READY_FD = 3;
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+class Monitor {
+  private readonly files;
+  private readonly store: StateStore;
+  private rec!: ContainerRecord;
+  private vm: RunningVm | undefined;
+  private virtiofsd: Supervised | undefined;
+  private conn: AgentConnection | undefined;
+  private server: net.Server | undefined;
+  private readonly abort = new AbortController();
+  private finishing = false;
+  private readonly launch;
+
+  constructor(private readonly dir: string) {
+    this.files = filesFor(dir);
+    this.store = new StateStore(path.dirname(dir));
+    this.launch = decodeLaunch(fs.readFileSync(this.files.launch, 'utf8'));
+  }
+
+  log(level: string, msg: string): void {
+    try {
+      fs.appendFileSync(this.files.monitorLog, `${rfc3339(new Date())} ${level} ${msg}\n`);
+    } catch {
+      // logging must not break the monitor
+    }
+  }
+
+  async run(): Promise<void> {
+    const rec = this.store.read(this.launch.id);
+    if (rec === undefined) throw new KataError('E_INTERNAL', 'state file missing');
+    this.rec = { ...rec, monitorPid: process.pid, monitorStartTime: startTimeOf(process.pid) };
+    this.store.write(this.rec);
+    for (const s of FORWARDED_SIGNALS) process.on(s, () => this.forwardSignal(s));
+
+    let ready: ReadyReport;
+    try {
+      const pid = await this.boot();
+      this.server = await serveControl(CONTROL_SOCKET, (req) => this.onControl(req));
+      fs.chmodSync(CONTROL_SOCKET, 0o600);
+      this.setStatus('created', { guestPid: pid });
+      ready = { ok: true, pid: process.pid };
+    } catch (e) {
+      const k = toKataError(e, 'E_VM');
+      this.log('error', `create failed: ${k.oneLine()}`);
+      await this.teardown();
+      ready = { ok: false, code: k.code, message: k.oneLine() };
+      this.report(ready);
+      process.exit(1);
+    }
+    this.report(ready);
+    this.log('info', 'container created');
+  }
+
+  private report(r: ReadyReport): void {
+    try {
+      fs.writeSync(READY_FD, JSON.stringify(r) + '\n');
+      fs.closeSync(READY_FD);
+    } catch {
+      // create went away: nothing to tell
+    }
+  }
+
+  private async boot(): Promise<number> {
+    const cfg = this.launch.config;
+    const probe = probeHost();
+    const accel = chooseAccelerator(probe, cfg.accel);
+    if (accel.warning) this.log('warning', accel.warning);
+    this.virtiofsd = await startVirtiofsd(
+      { binary: cfg.virtiofsdPath, workDir: this.dir, sharedDir: this.files.sharedDir, socket: 'virtiofsd.sock', log: this.files.virtiofsdLog, binds: [[this.launch.rootfs, 'rootfs']] },
+      this.abort.signal,
+    );
+    this.log('info', `virtiofsd pid ${this.virtiofsd.pid}`);
+    const khz = tscKhz(probe.cpuinfo);
+    const params = [
+      'console=ttyS0',
+      'panic=-1',
+      'quiet',
+      ...(khz === undefined ? [] : [`tsc_early_khz=${khz}`]),
+      'kata.transport=serial',
+      'kata.port=agent.0',
+      ...(cfg.agentDebug ? ['kata.debug=1'] : []),
+      ...cfg.kernelParams,
+    ];
+    const hv = new QemuHypervisor(path.join(this.dir, 'qemu.log'));
+    this.vm = await hv.start(
+      {
+        name: `kata-${this.launch.id}`,
+        workDir: this.dir,
+        qemuPath: cfg.qemuPath,
+        machine: cfg.machine,
+        accel: accel.accel,
+        kernel: cfg.kernel,
+        initrd: cfg.initrd,
+        kernelParams: params,
+        memoryMiB: cfg.memoryMiB,
+        vcpus: cfg.vcpus,
+        qmpSocket: 'qmp.sock',
+        consoleLog: this.files.consoleLog,
+        devices: [
+          { kind: 'virtio-fs', socket: 'virtiofsd.sock', tag: 'kataShared' },
+          { kind: 'serial-port', socket: 'agent.sock', name: 'agent.0' },
+        ],
+      },
+      this.abort.signal,
+    );
+    this.rec = {
+      ...this.rec,
+      qemuPid: this.vm.pid,
+      qemuStartTime: startTimeOf(this.vm.pid),
+      virtiofsdPid: this.virtiofsd.pid,
+      virtiofsdStartTime: startTimeOf(this.virtiofsd.pid),
+    };
+    this.store.write(this.rec);
+    this.log('info', `qemu pid ${this.vm.pid} (${accel.accel})`);
+    void this.vm.exited.then((how) => this.onVmExit(how));
+    void this.virtiofsd.exited.then(() => {
+      if (!this.finishing) this.fatal(new KataError('E_VM', 'virtiofsd exited unexpectedly'));
+    });
+
+    const io = await new SerialTransport('agent.sock').connect();
+    const conn = new AgentConnection(io, {
+      helloTimeoutMs: cfg.agentTimeoutSec * 1000,
+      onEvent: (ev) => {
+        if (ev.type === 'exit' && ev.containerId === this.launch.id) void this.onExit(ev);
+      },
+      onFailure: (e) => this.fatal(e),
+    });
+    this.conn = conn;
+    await Promise.race([conn.handshake(), this.vmDeath()]);
+    this.log('info', 'agent handshake done');
+
+    const stdout = conn.openInbound(new FdSink(1));
+    const stderr = conn.openInbound(new FdSink(2));
+    const stdin = conn.openOutbound();
+    const ok = await Promise.race([
+      conn.request({ op: 'create', containerId: this.launch.id, spec: this.launch.guestSpec, stdio: { stdin, stdout, stderr } }, 120000),
+      this.vmDeath(),
+    ]);
+    const pid = resultInt(ok, 'pid', 1, 0x7fffffff);
+    void pumpFd(0, (b) => conn.write(stdin, b), this.abort.signal).then(() => conn.closeStream(stdin));
+    return pid;
+  }
+
+  /** Rejects when the VM dies: used to bound waits that only the guest could end. */
+  private vmDeath(): Promise<never> {
+    const vm = this.vm;
+    if (vm === undefined) return new Promise<never>(() => undefined);
+    return vm.exited.then((how) => {
+      const tail = lastConsoleLine(this.files.consoleLog);
+      throw new KataError('E_VM', `the VM exited during start-up (${how.signal ?? `code ${how.code}`})${tail === '' ? '' : `; console: ${tail}`}`);
+    });
+  }
+
+  private setStatus(status: Status, extra: Partial<ContainerRecord> = {}): void {
+    assertTransition(this.rec.status, status, this.rec.id);
+    this.rec = { ...this.rec, ...extra, status };
+    this.store.write(this.rec);
+  }
+
+  private async onControl(req: ControlRequest): Promise<void> {
+    const conn = this.conn;
+    if (conn === undefined || this.finishing) throw new KataError('E_BAD_STATE', `container ${this.rec.id} is stopped`);
+    switch (req.op) {
+      case 'start':
+        if (this.rec.status !== 'created') throw new KataError('E_BAD_STATE', `cannot start a container that is ${this.rec.status}`);
+        await conn.request({ op: 'start', containerId: this.rec.id });
+        this.setStatus('running');
+        this.log('info', 'container started');
+        return;
+      case 'kill':
+        if (this.rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'container not running');
+        await conn.request({ op: 'signal', containerId: this.rec.id, signal: req.signal, all: req.all });
+        return;
+      case 'destroy':
+        this.log('info', 'destroy requested');
+        setImmediate(() => void this.finish({ code: null, signal: 9 }, 'destroyed'));
+        return;
+    }
+  }
+
+  private forwardSignal(s: NodeJS.Signals): void {
+    const n = os.constants.signals[s];
+    const conn = this.conn;
+    if (conn === undefined || this.finishing || this.rec.status === 'creating') return;
+    conn.request({ op: 'signal', containerId: this.rec.id, signal: n, all: false }).catch(() => undefined);
+  }
+
+  private async onExit(ev: ExitEvent): Promise<void> {
+    this.log('info', `container exited: ${ev.signal === null ? `code ${ev.code}` : `signal ${ev.signal}`}`);
+    await this.conn?.flushInbound();
+    await this.finish({ code: ev.code, signal: ev.signal }, 'exited');
+  }
+
+  private onVmExit(how: { code: number | null; signal: NodeJS.Signals | null }): void {
+    if (this.finishing) return;
+    this.fatal(new KataError('E_VM', `the VM exited unexpectedly (${how.signal ?? `code ${how.code}`}); console: ${lastConsoleLine(this.files.consoleLog)}`));
+  }
+
+  private fatal(e: KataError): void {
+    if (this.finishing) return;
+    this.log('error', e.oneLine());
+    if (this.rec.status === 'creating') return; // boot() is failing and will clean up
+    void this.finish({ code: null, signal: 9 }, 'failed');
+  }
+
+  /** Tears down the VM and its helpers; safe to call more than once. */
+  private async teardown(): Promise<void> {
+    this.finishing = true;
+    this.abort.abort();
+    this.conn?.close();
+    this.server?.close();
+    await Promise.allSettled([this.vm?.kill(), this.virtiofsd?.kill()]);
+    for (const f of ['qmp.sock', 'agent.sock', 'virtiofsd.sock', CONTROL_SOCKET]) fs.rmSync(path.join(this.dir, f), { force: true });
+  }
+
+  private async finish(status: ExitStatus, why: string): Promise<void> {
+    if (this.finishing) return;
+    await this.teardown();
+    try {
+      const cur: Status = this.rec.status;
+      this.rec = { ...this.rec, status: 'stopped', exit: status };
+      if (cur !== 'stopped') this.store.write(this.rec);
+    } catch (e) {
+      this.log('error', `cannot record the exit: ${String(e)}`);
+    }
+    this.log('info', `monitor exiting (${why})`);
+    exitLike(status);
+  }
+}
+
+function lastConsoleLine(file: string): string {
+  try {
+    const lines = fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    return lines.slice(-2).join(' | ').slice(0, 300);
+  } catch {
+    return '';
+  }
+}
+
+/** Exits with the code, or dies by the same signal so that waitpid() in the caller sees it. */
+function exitLike(status: ExitStatus): never {
+  if (status.signal !== null) {
+    const sig = status.signal;
+    for (const s of FORWARDED_SIGNALS) process.removeAllListeners(s);
+    try {
+      process.kill(process.pid, sig);
+    } catch {
+      // fall through to the exit code
+    }
+    // Signals the process cannot die from (ignored by default) end as 128+N, as a shell reports it.
+    const t = Date.now();
+    while (Date.now() - t < 200) {
+      // give the kernel a moment to deliver it
+    }
+    process.exit(128 + sig);
+  }
+  process.exit(status.code ?? 0);
+}
+
+async function main(): Promise<void> {
+  const dir = process.argv[2];
+  if (dir === undefined || !path.isAbsolute(dir)) {
+    process.stderr.write('usage: monitor <container state dir>\n');
+    process.exit(2);
+  }
+  process.chdir(dir);
+  const m = new Monitor(dir);
+  process.on('uncaughtException', (e) => {
+    m.log('error', `uncaught: ${e.stack ?? String(e)}`);
+  });
+  await m.run();
+}
+
+void main().catch(async (e: unknown) => {
+  process.stderr.write(`kata-runtime monitor: ${String(e)}\n`);
+  await sleep(0);
+  process.exit(1);
+});

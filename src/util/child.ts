@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { KataError } from '../errors.js';
+import { sleep } from './fsx.js';
+
+export interface Supervised {
+  readonly pid: number;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly hasExited: () => boolean;
+  /** SIGKILL and wait until the process is gone. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts a helper (QEMU, virtiofsd) that must never outlive the monitor: `setpriv --pdeathsig
+ * SIGKILL` makes the kernel kill it when the monitor's thread that spawned it dies, even by
+ * SIGKILL. It runs in its own session (terminal signals aimed at the caller don't reach it) and
+ * inherits none of the caller's fds: its output goes to a log file.
+ */
+export function spawnSupervised(file: string, args: readonly string[], logFile: string, cwd?: string): Supervised {
+  const log = fs.openSync(logFile, 'a', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', file, ...args], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      ...(cwd === undefined ? {} : { cwd }),
+    });
+  } finally {
+    fs.closeSync(log);
+  }
+  let done = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      done = true;
+      resolve({ code, signal });
+    });
+    child.on('error', () => {
+      done = true;
+      resolve({ code: 127, signal: null });
+    });
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new KataError('E_VM', `cannot start ${file}`);
+  return {
+    pid,
+    exited,
+    hasExited: () => done,
+    async kill() {
+      if (!done) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await exited;
+    },
+  };
+}
+
+/** Waits for a path to exist, failing early if `dead()` says the process that makes it is gone. */
+export async function waitForPath(p: string, what: string, timeoutMs: number, dead: () => boolean, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    if (fs.existsSync(p)) return;
+    if (dead()) throw new KataError('E_VM', `${what} exited before creating ${p}`);
+    if (signal?.aborted) throw new KataError('E_TIMEOUT', `${what}: aborted`);
+    if (Date.now() > deadline) throw new KataError('E_TIMEOUT', `${what} did not create ${p} within ${timeoutMs} ms`);
+    await sleep(delay);
+  }
+}
+
+/** Last non-empty lines of a log, to quote in an error message. */
+export function tail(file: string, lines = 3): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-lines).join(' | ');
+  } catch {
+    return '';
+  }
+}

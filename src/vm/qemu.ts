@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { KataError } from '../errors.js';
+import { spawnSupervised, tail, waitForPath } from '../util/child.js';
+import type { Hypervisor, HypervisorCapabilities, RunningVm, VmSpec } from './hypervisor.js';
+import { buildQemuArgs } from './qemu-args.js';
+import { QmpClient } from './qmp.js';
+
+export class QemuHypervisor implements Hypervisor {
+  constructor(private readonly logFile: string) {}
+
+  capabilities(): HypervisorCapabilities {
+    return { vsock: fs.existsSync('/dev/vhost-vsock'), sharedFs: 'virtio-fs' };
+  }
+
+  async start(spec: VmSpec, signal: AbortSignal): Promise<RunningVm> {
+    const proc = spawnSupervised(spec.qemuPath, buildQemuArgs(spec), this.logFile, spec.workDir);
+    const qmpPath = path.resolve(spec.workDir, spec.qmpSocket);
+    let qmp: QmpClient;
+    try {
+      await waitForPath(qmpPath, 'QEMU', 20000, proc.hasExited, signal);
+      fs.chmodSync(qmpPath, 0o600);
+      qmp = await QmpClient.connect(spec.qmpSocket);
+    } catch (e) {
+      await proc.kill();
+      const why = tail(this.logFile);
+      throw new KataError('E_VM', `QEMU failed to start${why === '' ? '' : `: ${why}`}`, { cause: e });
+    }
+    for (const d of spec.devices) {
+      const p = path.resolve(spec.workDir, d.kind === 'vsock' ? '' : d.socket);
+      if (d.kind === 'serial-port' && fs.existsSync(p)) fs.chmodSync(p, 0o600);
+    }
+    void proc.exited.then(() => qmp.close());
+    return {
+      pid: proc.pid,
+      exited: proc.exited,
+      pause: async () => {
+        await qmp.execute('stop', {});
+      },
+      resume: async () => {
+        await qmp.execute('cont', {});
+      },
+      kill: async () => {
+        qmp.close();
+        await proc.kill();
+      },
+    };
+  }
+}

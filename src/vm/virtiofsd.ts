@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import { KataError } from '../errors.js';
+import path from 'node:path';
+import { spawnSupervised, tail, waitForPath, type Supervised } from '../util/child.js';
+
+export interface VirtiofsdSpec {
+  binary: string;
+  /** Working directory; `socket` is relative to it (unix socket paths are short). */
+  workDir: string;
+  /** The directory exported to the guest (<state>/shared). */
+  sharedDir: string;
+  socket: string;
+  log: string;
+  /** Host directories to bind into sharedDir, as [hostPath, nameInsideShared]. */
+  binds: [string, string][];
+}
+
+/**
+ * virtiofsd runs in a private mount namespace (unshare -m) where the binds into shared/ are made:
+ * they exist only for virtiofsd and disappear with it, so no mount is ever left on the host, even
+ * when everything is killed.
+ */
+export function virtiofsdArgv(spec: VirtiofsdSpec): { file: string; args: string[] } {
+  const script = [
+    'umask 077',
+    'set -e',
+    // binds come as pairs of positional args after the fixed ones
+    'bin=$1; sock=$2; src=$3; shift 3',
+    'while [ $# -gt 0 ]; do mount --bind -- "$1" "$2"; shift 2; done',
+    'exec "$bin" --socket-path="$sock" -o source="$src" -o cache=auto -o no_posix_lock --thread-pool-size=2',
+  ].join('\n');
+  const pairs = spec.binds.flatMap(([host, name]) => [host, path.join(spec.sharedDir, name)]);
+  return {
+    file: 'unshare',
+    args: ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'virtiofsd-launch', spec.binary, spec.socket, spec.sharedDir, ...pairs],
+  };
+}
+
+export async function startVirtiofsd(spec: VirtiofsdSpec, signal?: AbortSignal): Promise<Supervised> {
+  fs.mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
+  for (const [, name] of spec.binds) fs.mkdirSync(path.join(spec.sharedDir, name), { recursive: true, mode: 0o700 });
+  const { file, args } = virtiofsdArgv(spec);
+  const p = spawnSupervised(file, args, spec.log, spec.workDir);
+  const sock = path.resolve(spec.workDir, spec.socket);
+  try {
+    await waitForPath(sock, 'virtiofsd', 10000, p.hasExited, signal);
+  } catch (e) {
+    await p.kill();
+    const why = tail(spec.log);
+    throw why === '' ? e : new KataError('E_VM', `virtiofsd failed: ${why}`);
+  }
+  fs.chmodSync(sock, 0o600);
+  return p;
+}
