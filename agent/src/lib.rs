@@ -1,0 +1,16 @@
+//! kata-agent: the guest side of kata-runtime. PID 1 of the VM; serves the host over one
+//! multiplexed byte stream (docs/protocol.md) and drives crun to run the container.
+
+pub mod log;
+
+pub mod boot;
+pub mod config;
+pub mod crun;
+pub mod flow;
+pub mod frame;
+pub mod msg;
+pub mod reaper;
+pub mod server;
+pub mod session;
+pub mod sys;
+pub mod transport;

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeArgv } from '../../src/cli/argv.js';
+import { formatList } from '../../src/cli/render.js';
+import { parseSignal } from '../../src/runtime/signals.js';
+import { formatLogLine } from '../../src/util/log.js';
+
+describe('normalizeArgv', () => {
+  it.each([
+    // containerd's shim
+    [['--root', '/run/containerd/runc/default', '--log', '/b/log.json', '--log-format', 'json', 'create', '--bundle', '/b', '--pid-file', '/b/init.pid', 'c1'],
+      ['create', '--root=/run/containerd/runc/default', '--log=/b/log.json', '--log-format=json', '--bundle=/b', '--pid-file=/b/init.pid', '--', 'c1']],
+    // conmon: --flag=value
+    [['--log-format=json', '--log', '/x/oci-log', 'create', '--bundle', 'B', 'id'], ['create', '--log-format=json', '--log=/x/oci-log', '--bundle=B', '--', 'id']],
+    // Go single-dash long flags
+    [['-root', '/r', 'kill', '-all', 'c1', '9'], ['kill', '--root=/r', '--all', '--', 'c1', '9']],
+    [['delete', '-f', 'c1'], ['delete', '--force', '--', 'c1']],
+    [['run', '-d', '-b', '/b', 'x'], ['run', '--detach', '--bundle=/b', '--', 'x']],
+    // global flags after the verb are accepted too
+    [['state', '--root', '/r', 'c1'], ['state', '--root=/r', '--', 'c1']],
+    // arguments after the first positional are untouched
+    [['kill', 'c1', '-9'], ['kill', '--', 'c1', '-9']],
+    [['--version'], ['version']],
+    [['-v'], ['version']],
+    [[], ['help']],
+    [['list', '--format', 'json', '-q'], ['list', '--format=json', '--quiet', '--']],
+  ])('%j', (input, want) => {
+    expect(normalizeArgv(input)).toEqual(want);
+  });
+});
+
+describe('parseSignal', () => {
+  it.each([
+    ['9', 9], ['KILL', 9], ['SIGKILL', 9], ['kill', 9], ['sigterm', 15], ['TERM', 15], ['HUP', 1], ['USR1', 10], ['SIGRTMIN', 34], ['RTMIN+2', 36], ['RTMAX-1', 63], ['64', 64],
+  ])('%s → %d', (s, n) => expect(parseSignal(s)).toBe(n));
+
+  it.each(['0', '65', 'SIGFOO', '', '-9', '9x', 'RTMIN+40'])('rejects %j', (s) => {
+    expect(() => parseSignal(s)).toThrow(/invalid signal/);
+  });
+});
+
+describe('log lines', () => {
+  const t = new Date(Date.UTC(2026, 0, 2, 3, 4, 5));
+  it('json is one object per line with level, msg, time', () => {
+    const line = formatLogLine('json', 'error', 'boom "x"', t);
+    expect(line.endsWith('\n')).toBe(true);
+    const v = JSON.parse(line) as Record<string, string>;
+    expect(v).toMatchObject({ level: 'error', msg: 'boom "x"' });
+    expect(v['time']).toMatch(/^2026-01-0\dT\d\d:\d\d:05(Z|[+-]\d\d:\d\d)$/);
+  });
+  it('text is logrus-style', () => {
+    expect(formatLogLine('text', 'warning', 'slow', t)).toMatch(/^time="[^"]+" level=warning msg="slow"\n$/);
+  });
+});
+
+describe('list rendering', () => {
+  const s = { ociVersion: '1.0.2', id: 'abc', pid: 42, status: 'running', bundle: '/b', rootfs: '/b/rootfs', created: '2026-01-01T00:00:00.000000000Z', owner: '' };
+  it('prints null for an empty JSON list', () => expect(formatList([], 'json', false)).toBe('null\n'));
+  it('prints a one-line JSON array', () => expect(formatList([s], 'json', false).split('\n')).toHaveLength(2));
+  it('prints ids only with -q', () => expect(formatList([s], 'table', true)).toBe('abc\n'));
+  it('prints runc\'s table', () => {
+    const out = formatList([s], 'table', false).split('\n');
+    expect(out[0]).toBe(`ID          PID         STATUS      BUNDLE      ${'CREATED'.padEnd(s.created.length + 3)}OWNER`);
+    expect(out[1]).toMatch(/^abc {9}42 {10}running {5}\/b {10}2026/);
+  });
+});

@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 20000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // Each test boots real QEMU guests under TCG; 2 cores allow two files at a time.
+          testTimeout: 300000,
+          hookTimeout: 120000,
+          fileParallelism: true,
+          maxWorkers: 2,
+          minWorkers: 1,
+          pool: 'forks',
+        },
+      },
+    ],
+  },
+});
