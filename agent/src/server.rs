@@ -632,7 +632,7 @@ fn make_pipes(stdio: &OpenedStdio) -> std::io::Result<(ProcessStdio, AgentPipes)
     } else {
         Stdio::null()
     };
-    let mut out = |want: bool, slot: &mut Option<OwnedFd>| -> std::io::Result<Stdio> {
+    let out = |want: bool, slot: &mut Option<OwnedFd>| -> std::io::Result<Stdio> {
         if want {
             let (r, w) = sys::pipe()?;
             *slot = Some(r);
