@@ -19,7 +19,6 @@ export default defineConfig({
           hookTimeout: 120000,
           fileParallelism: true,
           maxWorkers: 2,
-          minWorkers: 1,
           pool: 'forks',
         },
       },

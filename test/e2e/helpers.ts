@@ -1,0 +1,134 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { defaultSpec } from '../../src/oci/default-spec.js';
+
+/** The real CLI, as installed by setup (the checkout's bin/run.js on a fresh clone). */
+export const CLI = path.resolve(import.meta.dirname, '..', '..', 'bin', 'run.js');
+
+/**
+ * A missing prerequisite fails the suite loudly: e2e tests never skip themselves.
+ */
+export function requirePrerequisites(): void {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root');
+  for (const p of ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/local/share/kata-runtime/guest/vmlinux', '/usr/local/share/kata-runtime/guest/initrd.img']) {
+    if (!fs.existsSync(process.env['KATA_KERNEL'] && p.endsWith('vmlinux') ? process.env['KATA_KERNEL'] : p)) missing.push(p);
+  }
+  if (!fs.existsSync(path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'monitor', 'main.js'))) missing.push('dist/ (npm run build)');
+  if (missing.length > 0) throw new Error(`e2e prerequisites missing (run the setup command from the README): ${missing.join(', ')}`);
+}
+
+let busyboxApplets: string[] | undefined;
+
+/** A busybox root filesystem: the static busybox and a symlink per applet. */
+export function makeRootfs(dir: string): void {
+  fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
+  for (const d of ['proc', 'sys', 'dev', 'tmp', 'etc', 'root', 'usr/bin', 'sbin']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(dir, 'bin', 'busybox'));
+  fs.chmodSync(path.join(dir, 'bin', 'busybox'), 0o755);
+  busyboxApplets ??= execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a !== '' && a !== 'busybox');
+  for (const a of busyboxApplets) fs.symlinkSync('busybox', path.join(dir, 'bin', a));
+  fs.writeFileSync(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  fs.writeFileSync(path.join(dir, 'etc', 'group'), 'root:x:0:\nnobody:x:65534:\n');
+}
+
+export interface TestEnv {
+  root: string;
+  tmp: string;
+  bundle(name: string, args: string[], edit?: (spec: Record<string, unknown>) => void): string;
+  cleanup(): void;
+}
+
+/** A private --root and temp dir per test file; cleanup() removes both, whatever happened. */
+export function testEnv(prefix: string): TestEnv {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `kata-e2e-${prefix}-`));
+  const root = path.join(tmp, 'root');
+  return {
+    root,
+    tmp,
+    bundle(name, args, edit) {
+      const b = path.join(tmp, name);
+      makeRootfs(path.join(b, 'rootfs'));
+      const spec = defaultSpec(args);
+      edit?.(spec);
+      fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec, null, 2));
+      return b;
+    },
+    cleanup() {
+      // Anything still registered under our root is force-deleted first.
+      if (fs.existsSync(root)) {
+        for (const id of fs.readdirSync(root)) spawnSync(process.execPath, [CLI, '--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 60000 });
+      }
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs the CLI to completion. */
+/**
+ * Runs the CLI to completion. `detached`: the container keeps the stdio it was given (as with
+ * runc), so a detached run gets /dev/null and we wait for the CLI's exit, not for EOF.
+ */
+export function kr(root: string, args: string[], opts: { input?: Buffer | string; timeoutMs?: number; cwd?: string; detached?: boolean } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    if (opts.detached) {
+      const child = spawn(process.execPath, [CLI, '--root', root, ...args], { stdio: 'ignore', cwd: opts.cwd ?? process.cwd() });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve({ code, signal, stdout: Buffer.alloc(0), stderr: '' }));
+      return;
+    }
+    const child = spawn(process.execPath, [CLI, '--root', root, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd ?? process.cwd() });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kata-runtime ${args.join(' ')} timed out; stderr: ${err}`));
+    }, opts.timeoutMs ?? 180000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: err });
+    });
+    child.stdin.on('error', () => undefined);
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
+
+/** Processes whose command line mentions `needle` (QEMU, virtiofsd, monitors of this test's root). */
+export function processesMentioning(needle: string): string[] {
+  const out: string[] = [];
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(pid) || Number(pid) === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(needle)) out.push(`${pid}: ${cmd.slice(0, 200)}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** Mounts whose source or target mentions `needle`, in the host's mount namespace. */
+export function mountsMentioning(needle: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(needle));
+}
+
+/** Asserts that nothing of a test's containers is left: no process, no mount, no state dir entries. */
+export function leftovers(env: TestEnv): string[] {
+  const left = [...processesMentioning(env.tmp), ...mountsMentioning(env.tmp)];
+  if (fs.existsSync(env.root)) left.push(...fs.readdirSync(env.root).map((d) => `state dir ${d}`));
+  return left;
+}
