@@ -1,8 +1,9 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultSpec } from '../../src/oci/default-spec.js';
+import { GUEST_DIR } from '../../src/config.js';
+import { makeDemoBundle } from '../../src/oci/demo.js';
 
 /** The real CLI, as installed by setup (the checkout's bin/run.js on a fresh clone). */
 export const CLI = path.resolve(import.meta.dirname, '..', '..', 'bin', 'run.js');
@@ -13,26 +14,14 @@ export const CLI = path.resolve(import.meta.dirname, '..', '..', 'bin', 'run.js'
 export function requirePrerequisites(): void {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
-  for (const p of ['/usr/bin/qemu-system-x86_64', '/bin/busybox', '/usr/local/share/kata-runtime/guest/vmlinux', '/usr/local/share/kata-runtime/guest/initrd.img']) {
-    if (!fs.existsSync(process.env['KATA_KERNEL'] && p.endsWith('vmlinux') ? process.env['KATA_KERNEL'] : p)) missing.push(p);
+  for (const p of ['/usr/bin/qemu-system-x86_64', '/bin/busybox', `${GUEST_DIR}/vmlinux`, `${GUEST_DIR}/initrd.img`, `${GUEST_DIR}/kernel-version`]) {
+    if (!fs.existsSync(p)) missing.push(p);
   }
   if (!fs.existsSync(path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'monitor', 'main.js'))) missing.push('dist/ (npm run build)');
   if (missing.length > 0) throw new Error(`e2e prerequisites missing (run the setup command from the README): ${missing.join(', ')}`);
 }
 
-let busyboxApplets: string[] | undefined;
-
-/** A busybox root filesystem: the static busybox and a symlink per applet. */
-export function makeRootfs(dir: string): void {
-  fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
-  for (const d of ['proc', 'sys', 'dev', 'tmp', 'etc', 'root', 'usr/bin', 'sbin']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(dir, 'bin', 'busybox'));
-  fs.chmodSync(path.join(dir, 'bin', 'busybox'), 0o755);
-  busyboxApplets ??= execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a !== '' && a !== 'busybox');
-  for (const a of busyboxApplets) fs.symlinkSync('busybox', path.join(dir, 'bin', a));
-  fs.writeFileSync(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
-  fs.writeFileSync(path.join(dir, 'etc', 'group'), 'root:x:0:\nnobody:x:65534:\n');
-}
+export { makeBusyboxRootfs as makeRootfs } from '../../src/oci/demo.js';
 
 export interface TestEnv {
   root: string;
@@ -49,12 +38,7 @@ export function testEnv(prefix: string): TestEnv {
     root,
     tmp,
     bundle(name, args, edit) {
-      const b = path.join(tmp, name);
-      makeRootfs(path.join(b, 'rootfs'));
-      const spec = defaultSpec(args);
-      edit?.(spec);
-      fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec, null, 2));
-      return b;
+      return makeDemoBundle(path.join(tmp, name), args, edit);
     },
     cleanup() {
       // Anything still registered under our root is force-deleted first.
