@@ -21,7 +21,7 @@ use std::os::unix::io::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the exit report waits for stdout/stderr to reach end-of-file (protocol.md).
@@ -61,6 +61,11 @@ pub struct Agent {
     reaper: Arc<Reaper>,
     containers: Mutex<BTreeMap<String, Container>>,
     current: Mutex<Option<Arc<Session>>>,
+    /// create/start/signal requests per container whose response is not sent yet: the exit
+    /// event waits for them, so the host never sees a container exit before its create or
+    /// start succeeded.
+    inflight: Mutex<BTreeMap<String, u32>>,
+    inflight_cv: Condvar,
     pending_events: Mutex<VecDeque<Event>>,
     next_gen: AtomicU64,
 }
@@ -82,6 +87,8 @@ impl Agent {
             reaper,
             containers: Mutex::new(BTreeMap::new()),
             current: Mutex::new(None),
+            inflight: Mutex::new(BTreeMap::new()),
+            inflight_cv: Condvar::new(),
             pending_events: Mutex::new(VecDeque::new()),
             next_gen: AtomicU64::new(1),
         })
@@ -296,6 +303,15 @@ impl Agent {
     fn handle(self: Arc<Self>, session: Arc<Session>, id: u32, req: Request, stdio: Option<OpenedStdio>) {
         let op = req.op();
         let shutdown = matches!(req, Request::Shutdown);
+        let gate = match &req {
+            Request::Create { container_id, .. }
+            | Request::Start { container_id }
+            | Request::Signal { container_id, .. } => Some(container_id.clone()),
+            _ => None,
+        };
+        if let Some(c) = &gate {
+            *lock(&self.inflight).entry(c.clone()).or_insert(0) += 1;
+        }
         let started = Instant::now();
         let agent = Arc::clone(&self);
         let sess = Arc::clone(&session);
@@ -308,6 +324,17 @@ impl Agent {
             Err(e) => crate::warn!("request {} {}: {}", id, op, e),
         }
         let _ = session.send_response(Response::from_result(id, result));
+        if let Some(c) = gate {
+            let mut g = lock(&self.inflight);
+            if let Some(n) = g.get_mut(&c) {
+                *n -= 1;
+                if *n == 0 {
+                    g.remove(&c);
+                }
+            }
+            drop(g);
+            self.inflight_cv.notify_all();
+        }
         if shutdown {
             self.power_off();
         }
@@ -484,9 +511,27 @@ impl Agent {
             ExitStatus::Exited(c) => (Some(c), None),
             ExitStatus::Signaled(s) => (None, Some(s)),
         };
+        self.wait_inflight(&id);
         self.send_event(Event::Exit { container_id: id.clone(), pid, code, signal });
         if let Err(e) = self.crun.delete_force(&id) {
             crate::warn!("container {}: crun delete -f: {}", id, e.message);
+        }
+    }
+
+    /// Waits (bounded) until no create/start/signal response for `id` is outstanding.
+    fn wait_inflight(&self, id: &str) {
+        let deadline = Instant::now() + crate::crun::CREATE_TIMEOUT + Duration::from_secs(10);
+        let mut g = lock(&self.inflight);
+        while g.get(id).copied().unwrap_or(0) > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                crate::warn!("container {}: sending exit event with requests still in flight", id);
+                return;
+            }
+            g = match self.inflight_cv.wait_timeout(g, left) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
         }
     }
 

@@ -640,3 +640,20 @@ fn shutdown_answers_then_exits() {
         std::fs::read_to_string(&alive).map_or(true, |s| s.contains(") Z "))
     });
 }
+
+#[test]
+fn exit_event_never_precedes_the_start_response() {
+    let mut h = Host::start("order");
+    for i in 0..5 {
+        let id = format!("q{}", i);
+        h.script(&id, "exit 7\n");
+        h.ok(json!({"op":"create","containerId":id,"spec":spec(&["x"]),"stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+        h.ok(json!({"op":"start","containerId":id}));
+        let early = h.backlog.iter().any(|f| matches!(f, Frame::Msg(p) if exit_event(p).is_some()));
+        assert!(!early, "exit event arrived before the start response");
+        let frames = h.until_exit(&id, T);
+        if let Some(Frame::Msg(p)) = frames.last() {
+            assert_eq!(exit_event(p).expect("exit")["code"], 7);
+        }
+    }
+}
