@@ -13,6 +13,35 @@ const NOSUID: libc::c_ulong = libc::MS_NOSUID;
 const NODEV: libc::c_ulong = libc::MS_NODEV;
 const NOEXEC: libc::c_ulong = libc::MS_NOEXEC;
 
+const RAMFS_MAGIC: i64 = 0x8584_58f6;
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+/// crun pivots into the container's root, and pivot_root(2) refuses to work while the caller's
+/// root is the initramfs (rootfs has no parent mount). So, first thing, make `/` a bind mount of
+/// the initramfs and chroot into it (what `switch_root` does, without a new filesystem).
+pub fn reroot() {
+    let root = Path::new("/");
+    match sys::fs_type(root) {
+        Ok(t) if t == RAMFS_MAGIC || t == TMPFS_MAGIC => {}
+        Ok(_) => return, // a real root filesystem: pivot_root works
+        Err(e) => {
+            crate::warn!("statfs /: {}; not re-rooting", e);
+            return;
+        }
+    }
+    let dir = Path::new("/.rootfs");
+    let r = std::fs::create_dir_all(dir)
+        .and_then(|_| sys::mount("/", dir, "", libc::MS_BIND | libc::MS_REC, None))
+        .and_then(|_| std::env::set_current_dir(dir))
+        .and_then(|_| sys::mount(".", root, "", libc::MS_MOVE, None))
+        .and_then(|_| sys::chroot(Path::new(".")))
+        .and_then(|_| std::env::set_current_dir("/"));
+    match r {
+        Ok(()) => crate::debug!("re-rooted: / is now a bind mount of the initramfs"),
+        Err(e) => crate::error!("cannot re-root out of the initramfs: {} (crun's pivot_root will fail)", e),
+    }
+}
+
 /// Mounts /proc first (the kernel command line lives there), then the rest.
 pub fn mount_proc() {
     mount_one("proc", "/proc", "proc", NOSUID | NODEV | NOEXEC, None);

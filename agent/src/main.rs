@@ -34,6 +34,9 @@ fn main() {
 
     let mut cfg = Config { init: pid1, ..Config::default() };
     let init = pid1 || cli.init;
+    if pid1 {
+        boot::reroot();
+    }
     if init {
         boot::mount_proc();
         match std::fs::read_to_string("/proc/cmdline") {

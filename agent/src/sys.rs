@@ -114,6 +114,23 @@ pub fn mount(
     Ok(())
 }
 
+pub fn chroot(path: &Path) -> io::Result<()> {
+    let p = cstring(path)?;
+    // SAFETY: `p` is a NUL-terminated path that outlives the call.
+    cvt(unsafe { libc::chroot(p.as_ptr()) })?;
+    Ok(())
+}
+
+/// Filesystem type magic of the filesystem holding `path` (statfs f_type).
+pub fn fs_type(path: &Path) -> io::Result<i64> {
+    let p = cstring(path)?;
+    // SAFETY: statfs is plain data; all-zero is a valid value for the kernel to overwrite.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `p` is NUL-terminated and `st` is valid writable memory for one statfs.
+    cvt(unsafe { libc::statfs(p.as_ptr(), &mut st) })?;
+    Ok(st.f_type as i64)
+}
+
 /// Loads a kernel module from an open .ko file.
 pub fn finit_module(file: &std::fs::File) -> io::Result<()> {
     let params: &CStr = CStr::from_bytes_with_nul(b"\0")

@@ -1,0 +1,279 @@
+//! The agent as the real /init of a QEMU guest with real crun. Ignored by default (needs root,
+//! QEMU, virtiofsd, busybox-static and a guest image):
+//!
+//!     img=$(mktemp -d); guest/build.sh --agent "$(agent/build.sh)" --out "$img"
+//!     cd agent && KATA_AGENT_VM_IMAGE=$img cargo test --test vm -- --ignored --nocapture
+//!
+//! Boots the image on `-M microvm` under TCG with the device set of guest/smoke.sh, shares a
+//! busybox rootfs over virtio-fs, then drives the agent over the virtio-serial socket: handshake,
+//! create/start with stdio relay and stdin EOF, exit code, signal, list, shutdown (QEMU exits).
+
+use kata_agent::frame::{self, Frame};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+struct Vm {
+    dir: PathBuf,
+    qemu: Child,
+    virtiofsd: Child,
+    writer: UnixStream,
+    frames: Receiver<Option<Frame>>,
+    backlog: Vec<Frame>,
+    next_id: u32,
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+        let _ = self.virtiofsd.kill();
+        let _ = self.virtiofsd.wait();
+        eprintln!("vm test files (console.log) kept in {}", self.dir.display());
+    }
+}
+
+fn wait_path(p: &Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !p.exists() {
+        assert!(Instant::now() < deadline, "{} did not appear", p.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn make_rootfs(root: &Path) {
+    for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir rootfs");
+    }
+    let busybox = std::fs::canonicalize("/bin/busybox").expect("busybox-static installed");
+    std::fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
+    for applet in ["sh", "cat", "echo", "sleep", "head", "wc", "tr", "true", "ls"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+    }
+}
+
+fn spec(args: &[&str]) -> Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/bin", "HOME=/root"],
+            "cwd": "/",
+            "noNewPrivileges": true
+        },
+        "root": {"path": "/run/kata/shared/rootfs", "readonly": true},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid","strictatime","mode=755","size=65536k"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid","nodev"]}
+        ],
+        "linux": {
+            "cgroupsPath": "/kata/c",
+            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+        }
+    })
+}
+
+impl Vm {
+    fn boot(name: &str) -> Vm {
+        let img = PathBuf::from(std::env::var("KATA_AGENT_VM_IMAGE").expect("set KATA_AGENT_VM_IMAGE"));
+        let dir = std::env::temp_dir().join(format!("kata-agent-vm-{}-{}", std::process::id(), name));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("shared")).expect("mkdir");
+        make_rootfs(&dir.join("shared/rootfs"));
+        let vfs_sock = dir.join("virtiofsd.sock");
+        let virtiofsd = Command::new("/usr/lib/qemu/virtiofsd")
+            .arg(format!("--socket-path={}", vfs_sock.display()))
+            .arg("-o")
+            .arg(format!("source={}", dir.join("shared").display()))
+            .arg("-o")
+            .arg("cache=auto")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(dir.join("virtiofsd.log")).expect("log")))
+            .spawn()
+            .expect("virtiofsd");
+        wait_path(&vfs_sock, Duration::from_secs(10));
+        let agent_sock = dir.join("agent.sock");
+        let mem = 512;
+        let qemu = Command::new("qemu-system-x86_64")
+            .args(["-name", "kata-agent-vm", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"])
+            .args(["-accel", "tcg", "-machine", "microvm,acpi=off,memory-backend=mem", "-smp", "1"])
+            .arg("-m")
+            .arg(format!("{}M", mem))
+            .arg("-object")
+            .arg(format!("memory-backend-memfd,id=mem,size={}M,share=on", mem))
+            .arg("-kernel")
+            .arg(img.join("vmlinux"))
+            .arg("-initrd")
+            .arg(img.join("initrd.img"))
+            .arg("-append")
+            .arg("console=ttyS0 panic=-1 reboot=t tsc=reliable no_timer_check kata.debug=1")
+            .args(["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"])
+            .args(["-global", "virtio-mmio.force-legacy=false", "-device", "virtio-serial-device,id=vser0"])
+            .arg("-chardev")
+            .arg(format!("socket,id=agent,path={},server=on,wait=off", agent_sock.display()))
+            .args(["-device", "virtserialport,bus=vser0.0,chardev=agent,name=agent.0"])
+            .arg("-chardev")
+            .arg(format!("socket,id=vfs,path={}", vfs_sock.display()))
+            .args(["-device", "vhost-user-fs-device,chardev=vfs,tag=kataShared,queue-size=1024"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(std::fs::File::create(dir.join("console.log")).expect("console")))
+            .stderr(Stdio::from(std::fs::File::create(dir.join("qemu.stderr")).expect("stderr")))
+            .spawn()
+            .expect("qemu");
+        wait_path(&agent_sock, Duration::from_secs(10));
+        let stream = UnixStream::connect(&agent_sock).expect("connect agent.sock");
+        let mut reader = stream.try_clone().expect("clone");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || loop {
+            match frame::read_frame(&mut reader) {
+                Ok(Some(f)) => {
+                    if tx.send(Some(f)).is_err() {
+                        return;
+                    }
+                }
+                _ => {
+                    let _ = tx.send(None);
+                    return;
+                }
+            }
+        });
+        let mut vm = Vm { dir, qemu, virtiofsd, writer: stream, frames: rx, backlog: Vec::new(), next_id: 1 };
+        let t0 = Instant::now();
+        vm.send(&Frame::Hello(br#"{"version":1,"maxPayload":65536,"window":262144}"#.to_vec()));
+        match vm.next(Duration::from_secs(60)) {
+            Frame::Hello(p) => eprintln!(
+                "agent HELLO after {:?}: {}",
+                t0.elapsed(),
+                String::from_utf8_lossy(&p)
+            ),
+            other => panic!("expected HELLO, got {:?}", other),
+        }
+        vm
+    }
+
+    fn console(&self) -> String {
+        std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default()
+    }
+
+    fn send(&mut self, f: &Frame) {
+        let b = frame::encode(f).expect("encode");
+        self.writer.write_all(&b).expect("write");
+    }
+
+    fn next(&mut self, timeout: Duration) -> Frame {
+        if !self.backlog.is_empty() {
+            return self.backlog.remove(0);
+        }
+        match self.frames.recv_timeout(timeout) {
+            Ok(Some(f)) => f,
+            Ok(None) => panic!("agent connection closed\n{}", self.console()),
+            Err(_) => panic!("timeout waiting for the agent\n{}", self.console()),
+        }
+    }
+
+    fn request(&mut self, req: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let m = json!({"kind":"req","id":id,"req":req});
+        self.send(&Frame::Msg(serde_json::to_vec(&m).expect("json")));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut kept = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let f = match self.frames.recv_timeout(left) {
+                Ok(Some(f)) => f,
+                _ => panic!("no response to {}\n{}", m, self.console()),
+            };
+            if let Frame::Msg(p) = &f {
+                let v: Value = serde_json::from_slice(p).expect("json");
+                if v["kind"] == "res" && v["id"] == id {
+                    self.backlog.extend(kept);
+                    assert!(v.get("err").is_none(), "{} failed: {}\n{}", m, v, self.console());
+                    return v["ok"].clone();
+                }
+            }
+            kept.push(f);
+        }
+    }
+
+    fn until_exit(&mut self, id: &str) -> (Vec<Frame>, Value) {
+        let mut got = Vec::new();
+        loop {
+            let f = self.next(Duration::from_secs(60));
+            if let Frame::Msg(p) = &f {
+                let v: Value = serde_json::from_slice(p).expect("json");
+                if v["kind"] == "event" && v["event"]["containerId"] == id {
+                    return (got, v["event"].clone());
+                }
+            }
+            got.push(f);
+        }
+    }
+}
+
+fn data(frames: &[Frame], stream: u32) -> String {
+    let b: Vec<u8> = frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Data { stream: s, data } if *s == stream => Some(data.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+#[test]
+#[ignore]
+fn real_guest_real_crun() {
+    let mut vm = Vm::boot("main");
+    assert_eq!(vm.request(json!({"op":"ping"})), json!({}));
+
+    let t = Instant::now();
+    let r = vm.request(json!({"op":"create","containerId":"c1",
+        "spec":spec(&["sh","-c","echo hello from $(hostname 2>/dev/null || echo c); cat; echo err >&2; exit 3"]),
+        "stdio":{"stdin":1,"stdout":2,"stderr":3}}));
+    eprintln!("create: {} in {:?}", r, t.elapsed());
+    let pid = r["pid"].clone();
+    vm.request(json!({"op":"start","containerId":"c1"}));
+    vm.send(&Frame::Data { stream: 1, data: b"from stdin\n".to_vec() });
+    vm.send(&Frame::Close { stream: 1 });
+    let (frames, ev) = vm.until_exit("c1");
+    eprintln!("c1 stdout {:?} stderr {:?} exit {}", data(&frames, 2), data(&frames, 3), ev);
+    assert!(data(&frames, 2).starts_with("hello from"));
+    assert!(data(&frames, 2).ends_with("from stdin\n"));
+    assert_eq!(data(&frames, 3), "err\n");
+    assert!(frames.contains(&Frame::Close { stream: 2 }) && frames.contains(&Frame::Close { stream: 3 }));
+    assert_eq!(ev, json!({"type":"exit","containerId":"c1","pid":pid,"code":3,"signal":null}));
+
+    vm.request(json!({"op":"create","containerId":"c2","spec":spec(&["sleep","1000"]),
+        "stdio":{"stdin":null,"stdout":4,"stderr":null}}));
+    vm.request(json!({"op":"start","containerId":"c2"}));
+    let list = vm.request(json!({"op":"list"}));
+    eprintln!("list: {}", list);
+    assert_eq!(list["containers"][1]["status"], "running");
+    vm.request(json!({"op":"signal","containerId":"c2","signal":9,"all":false}));
+    let (_, ev) = vm.until_exit("c2");
+    assert_eq!(ev["signal"], 9);
+
+    let t = Instant::now();
+    assert_eq!(vm.request(json!({"op":"shutdown"})), json!({}));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(st) = vm.qemu.try_wait().expect("try_wait") {
+            eprintln!("QEMU exited {:?} {:?} after shutdown", st, t.elapsed());
+            break;
+        }
+        assert!(Instant::now() < deadline, "QEMU still running after shutdown\n{}", vm.console());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("--- console ---\n{}", vm.console());
+}
