@@ -31,6 +31,18 @@ pub struct Config {
     pub bundle_dir: PathBuf,
     /// Act as the guest's init: mounts, modules, virtio-fs, power off on shutdown.
     pub init: bool,
+    /// How `shutdown` ends the VM when the agent is PID 1; `None` = decide at shutdown time
+    /// (power off if the kernel has ACPI, i.e. /sys/firmware/acpi exists, else reboot).
+    pub shutdown: Option<ShutdownMode>,
+}
+
+/// reboot(2) command used by `shutdown`. Without ACPI (`-M microvm,acpi=off`, or a kernel built
+/// without it) the kernel has no power-off method and RB_POWER_OFF only halts the CPU, leaving
+/// QEMU running; RB_AUTOBOOT resets, and QEMU's `-no-reboot` turns the reset into an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownMode {
+    PowerOff,
+    Reboot,
 }
 
 impl Default for Config {
@@ -41,17 +53,20 @@ impl Default for Config {
             crun: PathBuf::from("crun"),
             bundle_dir: PathBuf::from(DEFAULT_BUNDLE_DIR),
             init: false,
+            shutdown: None,
         }
     }
 }
 
 /// Applies `kata.*` parameters of /proc/cmdline. Returns warnings about values it ignored.
 ///
-/// Recognised: `kata.debug=1|0`, `kata.transport=serial|vsock`, `kata.port=<serial port name>`.
+/// Recognised: `kata.debug=1|0`, `kata.transport=serial|vsock`, `kata.port=<serial port name>`,
+/// `kata.shutdown=poweroff|reboot` (default: decided at shutdown, see `Config::shutdown`).
 pub fn apply_cmdline(cfg: &mut Config, cmdline: &str) -> Vec<String> {
     let mut warnings = Vec::new();
     let mut transport: Option<String> = None;
     let mut port: Option<String> = None;
+
     for word in cmdline.split_whitespace() {
         let (key, value) = match word.split_once('=') {
             Some((k, v)) => (k, v),
@@ -64,6 +79,11 @@ pub fn apply_cmdline(cfg: &mut Config, cmdline: &str) -> Vec<String> {
                 other => warnings.push(format!("kata.debug={}: expected 0 or 1", other)),
             },
             "kata.transport" => transport = Some(value.to_string()),
+            "kata.shutdown" => match value {
+                "poweroff" => cfg.shutdown = Some(ShutdownMode::PowerOff),
+                "reboot" => cfg.shutdown = Some(ShutdownMode::Reboot),
+                other => warnings.push(format!("kata.shutdown={}: expected poweroff or reboot", other)),
+            },
             "kata.port" => port = Some(value.to_string()),
             k if k.starts_with("kata.") => warnings.push(format!("unknown parameter {}", word)),
             _ => {}
@@ -220,6 +240,19 @@ mod tests {
         let mut c = Config::default();
         apply_cmdline(&mut c, "kata.transport=serial kata.port=x");
         assert_eq!(c.transport, TransportSpec::Serial { port: "x".into() });
+    }
+
+    #[test]
+    fn cmdline_shutdown_mode() {
+        let mut c = Config::default();
+        apply_cmdline(&mut c, "console=ttyS0");
+        assert_eq!(c.shutdown, None);
+        apply_cmdline(&mut c, "kata.shutdown=poweroff");
+        assert_eq!(c.shutdown, Some(ShutdownMode::PowerOff));
+        apply_cmdline(&mut c, "kata.shutdown=reboot");
+        assert_eq!(c.shutdown, Some(ShutdownMode::Reboot));
+        let w = apply_cmdline(&mut c, "kata.shutdown=explode");
+        assert_eq!(w.len(), 1);
     }
 
     #[test]

@@ -85,17 +85,14 @@ fn main() {
         }
     };
     let link = transport::open(&cfg.transport);
+    let shutdown = cfg.shutdown;
     let agent = Agent::new(cfg, reaper);
     agent.serve(link);
     // serve() does not return; if it ever does, PID 1 must not exit (kernel panic).
     error!("serve loop ended");
     if pid1 {
         sys::sync();
-        let e = sys::power_off();
-        error!("power off failed: {}", e);
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        }
+        kata_agent::server::end_vm(shutdown);
     }
     std::process::exit(1);
 }

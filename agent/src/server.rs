@@ -3,7 +3,7 @@
 //! Handlers follow decode → validate → do → map error to a wire code. Each request runs on its
 //! own thread, so a slow `crun create` does not hold up `ping` or stdin relay.
 
-use crate::config::Config;
+use crate::config::{Config, ShutdownMode};
 use crate::crun::{Crun, ProcessStdio};
 use crate::frame::{self, Frame, FrameError};
 use crate::msg::{
@@ -638,14 +638,10 @@ impl Agent {
         // Give the response a moment to leave the port before the VM disappears.
         std::thread::sleep(Duration::from_millis(100));
         if self.cfg.init && sys::getpid() == 1 {
-            crate::info!("shutdown: killing all processes, syncing, powering off");
+            crate::info!("shutdown: killing all processes, syncing, ending the VM");
             let _ = sys::kill(-1, libc::SIGKILL);
             sys::sync();
-            let e = sys::power_off();
-            crate::error!("reboot(POWER_OFF) failed: {}", e);
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            }
+            end_vm(self.cfg.shutdown);
         }
         crate::info!("shutdown: killing containers and exiting (not PID 1)");
         let pids: Vec<i32> = lock(&self.containers)
@@ -658,6 +654,30 @@ impl Agent {
         }
         sys::sync();
         std::process::exit(0);
+    }
+}
+
+/// Ends the VM (PID 1 only). Does not return.
+pub fn end_vm(mode: Option<ShutdownMode>) -> ! {
+    let mode = mode.unwrap_or_else(|| {
+        if std::path::Path::new("/sys/firmware/acpi").exists() {
+            ShutdownMode::PowerOff
+        } else {
+            ShutdownMode::Reboot
+        }
+    });
+    crate::info!("ending the VM with reboot({:?})", mode);
+    let e = match mode {
+        ShutdownMode::PowerOff => sys::power_off(),
+        ShutdownMode::Reboot => sys::restart(),
+    };
+    crate::error!("reboot({:?}) failed: {}", mode, e);
+    if mode == ShutdownMode::PowerOff {
+        let e = sys::restart();
+        crate::error!("reboot(AUTOBOOT) failed too: {}", e);
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
     }
 }
 

@@ -172,6 +172,13 @@ pub fn power_off() -> io::Error {
     io::Error::last_os_error()
 }
 
+/// reboot(RB_AUTOBOOT): reset the machine. Only returns on failure.
+pub fn restart() -> io::Error {
+    // SAFETY: reboot(2) takes an integer command; no memory is passed.
+    unsafe { libc::reboot(libc::RB_AUTOBOOT) };
+    io::Error::last_os_error()
+}
+
 pub fn getpid() -> i32 {
     std::process::id() as i32
 }

@@ -109,15 +109,18 @@ impl SerialLink {
 
 impl Link for SerialLink {
     fn accept(&mut self) -> io::Result<Conn> {
-        // While no host is connected the port reports POLLHUP and reads return EOF; wait until
-        // a host has connected and sent something (its HELLO).
+        // While no host is connected the port reports POLLHUP (with POLLIN: a read would not
+        // block, it returns EOF). Wait until the HUP is gone and the host has sent something
+        // (its HELLO). The driver has no wake-up for "host connected" that we can rely on with
+        // HUP set, so poll it every 25 ms meanwhile.
         loop {
             let ev = sys::poll_one(self.fd.as_raw_fd(), libc::POLLIN, Some(Duration::from_secs(1)))?;
+            if ev & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                std::thread::sleep(Duration::from_millis(25));
+                continue;
+            }
             if ev & libc::POLLIN != 0 {
                 break;
-            }
-            if ev & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-                std::thread::sleep(Duration::from_millis(20));
             }
         }
         let r = sys::dup(self.fd.as_raw_fd())?;

@@ -56,7 +56,7 @@ fn make_rootfs(root: &Path) {
     }
 }
 
-fn spec(args: &[&str]) -> Value {
+fn spec(id: &str, args: &[&str]) -> Value {
     json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -74,7 +74,7 @@ fn spec(args: &[&str]) -> Value {
             {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid","nodev"]}
         ],
         "linux": {
-            "cgroupsPath": "/kata/c",
+            "cgroupsPath": format!("/kata/{}", id),
             "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
         }
     })
@@ -129,26 +129,16 @@ impl Vm {
             .spawn()
             .expect("qemu");
         wait_path(&agent_sock, Duration::from_secs(10));
-        let stream = UnixStream::connect(&agent_sock).expect("connect agent.sock");
-        let mut reader = stream.try_clone().expect("clone");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || loop {
-            match frame::read_frame(&mut reader) {
-                Ok(Some(f)) => {
-                    if tx.send(Some(f)).is_err() {
-                        return;
-                    }
-                }
-                _ => {
-                    let _ = tx.send(None);
-                    return;
-                }
-            }
-        });
-        let mut vm = Vm { dir, qemu, virtiofsd, writer: stream, frames: rx, backlog: Vec::new(), next_id: 1 };
+        let (writer, frames) = connect(&agent_sock);
+        let mut vm = Vm { dir, qemu, virtiofsd, writer, frames, backlog: Vec::new(), next_id: 1 };
+        vm.handshake();
+        vm
+    }
+
+    fn handshake(&mut self) {
         let t0 = Instant::now();
-        vm.send(&Frame::Hello(br#"{"version":1,"maxPayload":65536,"window":262144}"#.to_vec()));
-        match vm.next(Duration::from_secs(60)) {
+        self.send(&Frame::Hello(br#"{"version":1,"maxPayload":65536,"window":262144}"#.to_vec()));
+        match self.next(Duration::from_secs(60)) {
             Frame::Hello(p) => eprintln!(
                 "agent HELLO after {:?}: {}",
                 t0.elapsed(),
@@ -156,7 +146,17 @@ impl Vm {
             ),
             other => panic!("expected HELLO, got {:?}", other),
         }
-        vm
+    }
+
+    /// Hangs up (the guest sees end-of-file on its port) and connects again.
+    fn reconnect(&mut self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+        std::thread::sleep(Duration::from_millis(500));
+        let (writer, frames) = connect(&self.dir.join("agent.sock"));
+        self.writer = writer;
+        self.frames = frames;
+        self.backlog.clear();
+        self.handshake();
     }
 
     fn console(&self) -> String {
@@ -219,6 +219,26 @@ impl Vm {
     }
 }
 
+fn connect(sock: &Path) -> (UnixStream, Receiver<Option<Frame>>) {
+    let stream = UnixStream::connect(sock).expect("connect agent.sock");
+    let mut reader = stream.try_clone().expect("clone");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        match frame::read_frame(&mut reader) {
+            Ok(Some(f)) => {
+                if tx.send(Some(f)).is_err() {
+                    return;
+                }
+            }
+            _ => {
+                let _ = tx.send(None);
+                return;
+            }
+        }
+    });
+    (stream, rx)
+}
+
 fn data(frames: &[Frame], stream: u32) -> String {
     let b: Vec<u8> = frames
         .iter()
@@ -239,7 +259,7 @@ fn real_guest_real_crun() {
 
     let t = Instant::now();
     let r = vm.request(json!({"op":"create","containerId":"c1",
-        "spec":spec(&["sh","-c","echo hello from $(hostname 2>/dev/null || echo c); cat; echo err >&2; exit 3"]),
+        "spec":spec("c1", &["sh","-c","echo hello from $(hostname 2>/dev/null || echo c); cat; echo err >&2; exit 3"]),
         "stdio":{"stdin":1,"stdout":2,"stderr":3}}));
     eprintln!("create: {} in {:?}", r, t.elapsed());
     let pid = r["pid"].clone();
@@ -254,7 +274,12 @@ fn real_guest_real_crun() {
     assert!(frames.contains(&Frame::Close { stream: 2 }) && frames.contains(&Frame::Close { stream: 3 }));
     assert_eq!(ev, json!({"type":"exit","containerId":"c1","pid":pid,"code":3,"signal":null}));
 
-    vm.request(json!({"op":"create","containerId":"c2","spec":spec(&["sleep","1000"]),
+    // The host goes away and comes back: the agent must wait through the port's EOF and
+    // answer the new HELLO.
+    vm.reconnect();
+    assert_eq!(vm.request(json!({"op":"ping"})), json!({}));
+
+    vm.request(json!({"op":"create","containerId":"c2","spec":spec("c2", &["sleep","1000"]),
         "stdio":{"stdin":null,"stdout":4,"stderr":null}}));
     vm.request(json!({"op":"start","containerId":"c2"}));
     let list = vm.request(json!({"op":"list"}));
