@@ -180,6 +180,12 @@ impl Vm {
     }
 
     fn request(&mut self, req: Value) -> Value {
+        let v = self.request_raw(req.clone());
+        assert!(v.get("err").is_none(), "{} failed: {}\n{}", req, v, self.console());
+        v["ok"].clone()
+    }
+
+    fn request_raw(&mut self, req: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         let m = json!({"kind":"req","id":id,"req":req});
@@ -196,8 +202,7 @@ impl Vm {
                 let v: Value = serde_json::from_slice(p).expect("json");
                 if v["kind"] == "res" && v["id"] == id {
                     self.backlog.extend(kept);
-                    assert!(v.get("err").is_none(), "{} failed: {}\n{}", m, v, self.console());
-                    return v["ok"].clone();
+                    return v;
                 }
             }
             kept.push(f);
@@ -288,6 +293,70 @@ fn real_guest_real_crun() {
     vm.request(json!({"op":"signal","containerId":"c2","signal":9,"all":false}));
     let (_, ev) = vm.until_exit("c2");
     assert_eq!(ev["signal"], 9);
+
+    // 1 MiB of output through the port, within the credit window (the host grants CREDIT as
+    // it consumes, like the monitor does).
+    vm.request(json!({"op":"create","containerId":"c3",
+        "spec":spec("c3", &["sh","-c","head -c 1048576 /dev/zero | tr '\\0' x"]),
+        "stdio":{"stdin":null,"stdout":5,"stderr":6}}));
+    let t = Instant::now();
+    vm.request(json!({"op":"start","containerId":"c3"}));
+    let mut got = 0usize;
+    loop {
+        match vm.next(Duration::from_secs(60)) {
+            Frame::Data { stream: 5, data } => {
+                assert!(data.iter().all(|b| *b == b'x'));
+                got += data.len();
+                vm.send(&Frame::Credit { stream: 5, credit: data.len() as u32 });
+            }
+            Frame::Msg(p) => {
+                let v: Value = serde_json::from_slice(&p).expect("json");
+                if v["kind"] == "event" {
+                    assert_eq!(v["event"]["code"], 0, "{}", v);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    eprintln!("c3: {} bytes of stdout in {:?}", got, t.elapsed());
+    assert_eq!(got, 1 << 20);
+
+    // 600 KB of stdin (more than two windows): DATA only within credit, CREDIT after the pipe.
+    vm.request(json!({"op":"create","containerId":"c5","spec":spec("c5", &["wc","-c"]),
+        "stdio":{"stdin":7,"stdout":8,"stderr":null}}));
+    vm.request(json!({"op":"start","containerId":"c5"}));
+    let t = Instant::now();
+    let (total, mut sent, mut window) = (600_000usize, 0usize, 262_144usize);
+    let mut frames = Vec::new();
+    while sent < total {
+        if window == 0 {
+            match vm.next(Duration::from_secs(60)) {
+                Frame::Credit { stream: 7, credit } => window += credit as usize,
+                f => frames.push(f),
+            }
+            continue;
+        }
+        let n = window.min(65536).min(total - sent);
+        vm.send(&Frame::Data { stream: 7, data: vec![b'z'; n] });
+        sent += n;
+        window -= n;
+    }
+    vm.send(&Frame::Close { stream: 7 });
+    vm.backlog.extend(frames);
+    let (frames, ev) = vm.until_exit("c5");
+    eprintln!("c5: wc -c says {:?} after {:?}", data(&frames, 8), t.elapsed());
+    assert_eq!(data(&frames, 8).trim(), "600000");
+    assert_eq!(ev["code"], 0);
+
+    // crun's own error comes back as E_CRUN.
+    let mut bad = spec("c4", &["true"]);
+    bad["root"]["path"] = json!("/run/kata/shared/no-such-rootfs");
+    let r = vm.request_raw(json!({"op":"create","containerId":"c4","spec":bad,
+        "stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+    eprintln!("c4: {}", r);
+    assert_eq!(r["err"]["code"], "E_CRUN");
+    assert!(r["err"]["message"].as_str().unwrap_or("").contains("no-such-rootfs"), "{}", r);
 
     let t = Instant::now();
     assert_eq!(vm.request(json!({"op":"shutdown"})), json!({}));
