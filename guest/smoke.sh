@@ -106,19 +106,24 @@ printf 'host-nonce-%s\n' "$NONCE" > "$SHARED/host.txt"
 
 # --- QEMU ---------------------------------------------------------------------
 # The argv the runtime should build (docs/guest.md explains each line).
-# qemu_argv DIR KERNEL INITRD CPU APPEND
+# Variants for the measurements come from globals: Q_CPU (empty = QEMU's
+# default qemu64), Q_MACHINE_EXTRA (appended to -machine), Q_SMP.
+Q_CPU=""
+Q_MACHINE_EXTRA=""
+Q_SMP=1
+# qemu_argv DIR KERNEL INITRD APPEND
 qemu_argv() {
-    local dir="$1" kernel="$2" initrd="$3" cpu="$4" append="$5"
+    local dir="$1" kernel="$2" initrd="$3" append="$4"
     ARGV=(
         "$QEMU"
         -name kata-smoke
         -nodefaults -no-user-config -nographic -no-reboot
         -accel tcg
-        -machine "microvm,acpi=off,memory-backend=mem"
+        -machine "microvm,acpi=off,memory-backend=mem$Q_MACHINE_EXTRA"
     )
-    [ -n "$cpu" ] && ARGV+=(-cpu "$cpu")
+    [ -n "$Q_CPU" ] && ARGV+=(-cpu "$Q_CPU")
     ARGV+=(
-        -smp 1
+        -smp "$Q_SMP"
         -m "${MEM_MB}M"
         -object "memory-backend-memfd,id=mem,size=${MEM_MB}M,share=on"
         -kernel "$kernel"
@@ -136,12 +141,12 @@ qemu_argv() {
     )
 }
 
-# The kernel command line the runtime should pass.
+# The kernel command line the runtime should pass; Q_APPEND_BASE overrides
+# the fixed part for measurements.
 kernel_cmdline() {
     local extra="$1"
-    local c="console=ttyS0 quiet panic=-1 reboot=t"
+    local c="${Q_APPEND_BASE:-console=ttyS0 quiet panic=-1 reboot=t tsc=reliable no_timer_check}"
     [ -n "$TSC_KHZ" ] && c+=" tsc_early_khz=$TSC_KHZ"
-    c+=" tsc=reliable no_timer_check"
     printf '%s %s' "$c" "$extra"
 }
 
@@ -163,18 +168,20 @@ start_virtiofsd() {
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# boot_vm NAME IMGDIR CPU MODE EXTRA_APPEND
+# boot_vm NAME IMGDIR MODE EXTRA_APPEND
 # Boots once; the console goes to $WORK/console-NAME.log. Sets T_INIT (s from
-# QEMU start to init's first line), RSS_INIT (KiB), T_EXIT (s to QEMU exit),
-# QPID. In mode "full" it runs the host side of every check.
+# QEMU start to init's first line), RSS_INIT (KiB), T_EXIT (s to QEMU exit,
+# empty if QEMU had to be killed), QPID. In mode "full" it runs the host side
+# of every check. In mode "boot" QEMU gets 10 s after init's first line to
+# exit by itself.
 boot_vm() {
-    local name="$1" img="$2" cpu="$3" mode="$4" extra="$5"
+    local name="$1" img="$2" mode="$3" extra="$4"
     local dir="$WORK/run-$name"
     rm -rf "$dir"; mkdir -p "$dir"
     local console="$WORK/console-$name.log"
     : > "$console"
     start_virtiofsd "$dir"
-    qemu_argv "$dir" "$img/vmlinux" "$img/initrd.img" "$cpu" \
+    qemu_argv "$dir" "$img/vmlinux" "$img/initrd.img" \
         "$(kernel_cmdline "smoke_mode=$mode $extra")"
     printf '%q ' "${ARGV[@]}" > "$dir/argv.txt"
     mkfifo "$dir/console.fifo"
@@ -182,10 +189,10 @@ boot_vm() {
     "${ARGV[@]}" </dev/null >"$dir/console.fifo" 2>"$dir/qemu.stderr" &
     QPID=$!
     PIDS+=("$QPID")
-    T_INIT="" RSS_INIT="" T_EXIT="" T_DONE=""
-    local line now serial_started=0
+    T_INIT="" RSS_INIT="" T_EXIT="" T_DONE="" T_SLEEP="" RSS_DONE=""
+    local line now serial_started=0 to=300 t_sleep0=0
     exec 7<"$dir/console.fifo"
-    while IFS= read -r -t 300 line <&7; do
+    while IFS= read -r -t "$to" line <&7; do
         now=$EPOCHREALTIME
         line="${line%$'\r'}"
         printf '%s\n' "$line" >> "$console"
@@ -195,12 +202,16 @@ boot_vm() {
                     T_INIT="$(awk -v a="$t0" -v b="$now" 'BEGIN {printf "%.3f", b - a}')"
                     RSS_INIT="$(rss_kib "$QPID")"
                 fi
+                [ "$mode" = boot ] && to=10
                 if [ "$mode" = full ] && [ "$serial_started" = 0 ]; then
                     serial_started=1
                     host_serial_client "$dir" &
                     PIDS+=("$!")
                 fi
                 ;;
+            "SMOKE: sleep-start"*) t_sleep0=$now ;;
+            "SMOKE: sleep-end"*)
+                T_SLEEP="$(awk -v a="$t_sleep0" -v b="$now" 'BEGIN {printf "%.3f", b - a}')" ;;
             "SMOKE: done"*)
                 T_DONE="$(awk -v a="$t0" -v b="$now" 'BEGIN {printf "%.3f", b - a}')"
                 RSS_DONE="$(rss_kib "$QPID")"
@@ -210,13 +221,16 @@ boot_vm() {
     done
     exec 7<&-
     local i
-    for i in $(seq 200); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.05; done
+    for i in $(seq 100); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.05; done
     if kill -0 "$QPID" 2>/dev/null; then
+        log "$name: QEMU did not exit by itself; killing it (console: $console)"
         kill "$QPID"
-        die "$name: QEMU did not exit (console: $console)"
+        wait "$QPID" 2>/dev/null || true
+        T_EXIT=""
+    else
+        wait "$QPID" || log "$name: QEMU exit status $?"
+        T_EXIT="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')"
     fi
-    wait "$QPID" || log "$name: QEMU exit status $?"
-    T_EXIT="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')"
     for i in $(seq 40); do kill -0 "$VFS_PID" 2>/dev/null || break; sleep 0.05; done
     if kill -0 "$VFS_PID" 2>/dev/null; then
         log "$name: virtiofsd still running after QEMU exit; killing it"
@@ -235,6 +249,20 @@ host_serial_client() {
         | timeout 300 socat - "UNIX-CONNECT:$dir/agent.sock" > "$dir/serial.out" 2>"$dir/serial.err" || true
 }
 
+# qmp_cmd IN OUT ID JSON: send a command, print its reply (events skipped).
+qmp_cmd() {
+    local in="$1" out="$2" id="$3" cmd="$4" reply
+    printf '{"execute":"%s","id":%s}\n' "$cmd" "$id" >&"$out"
+    while IFS= read -r -t 10 reply <&"$in"; do
+        case "$reply" in
+            *'"event"'*) continue ;;
+            *"\"id\": $id"*) printf '%s\n' "$reply"; return 0 ;;
+            *) die "QMP: unexpected line $reply" ;;
+        esac
+    done
+    die "QMP: no reply to $cmd"
+}
+
 # QMP: greeting, qmp_capabilities, query-status, quit; QEMU must then exit.
 host_qmp_checks() {
     local dir="$1" reply
@@ -242,73 +270,101 @@ host_qmp_checks() {
     local in=${QMP[0]} out=${QMP[1]}
     IFS= read -r -t 10 reply <&"$in" || die "QMP: no greeting"
     [[ "$reply" == *'"QMP"'* ]] || die "QMP: bad greeting $reply"
-    echo '{"execute":"qmp_capabilities","id":1}' >&"$out"
-    IFS= read -r -t 10 reply <&"$in" || die "QMP: no reply to qmp_capabilities"
-    [[ "$reply" == *'"return": {}'*'"id": 1'* ]] || die "QMP: qmp_capabilities replied $reply"
+    reply="$(qmp_cmd "$in" "$out" 1 qmp_capabilities)"
+    [[ "$reply" == *'"return": {}'* ]] || die "QMP: qmp_capabilities replied $reply"
     echo "SMOKE-OK qmp-capabilities" >> "$WORK/host-checks.txt"
-    echo '{"execute":"query-status","id":2}' >&"$out"
-    IFS= read -r -t 10 reply <&"$in" || die "QMP: no reply to query-status"
+    reply="$(qmp_cmd "$in" "$out" 2 query-status)"
     [[ "$reply" == *'"status": "running"'* ]] || die "QMP: query-status replied $reply"
     echo "SMOKE-OK qmp-query-status" >> "$WORK/host-checks.txt"
-    echo '{"execute":"quit","id":3}' >&"$out"
-    IFS= read -r -t 10 reply <&"$in" || die "QMP: no reply to quit"
-    [[ "$reply" == *'"return": {}'*'"id": 3'* ]] || die "QMP: quit replied $reply"
+    reply="$(qmp_cmd "$in" "$out" 3 quit)"
+    [[ "$reply" == *'"return": {}'* ]] || die "QMP: quit replied $reply"
     echo "SMOKE-OK qmp-quit" >> "$WORK/host-checks.txt"
     exec {out}>&-
     wait "$QMP_PID" 2>/dev/null || true
 }
 
-# --- 1. functional run ------------------------------------------------------
-: > "$WORK/host-checks.txt"
-log "full boot (console: $WORK/console-full.log)"
-boot_vm full "$IMG" "" full ""
-CONSOLE="$WORK/console-full.log"
+# --- 1. functional runs -----------------------------------------------------
 FAILS=0
 check() { # check NAME COMMAND...
     local name="$1"; shift
     if "$@"; then result "ok   $name"; else result "FAIL $name"; FAILS=$((FAILS + 1)); fi
 }
+# full_run NAME EXTRA_APPEND: one boot in mode full, then every check.
+full_run() {
+    local name="$1" extra="$2"
+    : > "$WORK/host-checks.txt"
+    rm -f "$SHARED/guest.txt"
+    log "$name boot (console: $WORK/console-$name.log)"
+    boot_vm "$name" "$IMG" full "$extra"
+    CONSOLE="$WORK/console-$name.log"
+    result "--- $name: $(cat "$WORK/run-$name/argv.txt")"
+    if grep -q "SMOKE-FAIL" "$CONSOLE"; then grep "SMOKE-FAIL" "$CONSOLE" >&2; fi
+    local c
+    for c in ttyS0 virtiofs-mount virtiofs-read virtiofs-write virtio-port-found virtio-serial \
+             cgroup2 crun-run-exit-code crun-run-output crun-devices crun-seccomp crun-limits \
+             crun-lifecycle; do
+        check "$name guest: $c" grep -q "^SMOKE-OK $c\b" "$CONSOLE"
+    done
+    check "$name guest: no SMOKE-FAIL line" no_fail_lines
+    check "$name guest: uname -r = $KVER" grep -q "^SMOKE: kernel $KVER " "$CONSOLE"
+    check "$name host: sees the file the guest wrote on virtio-fs" guest_wrote
+    check "$name host: got the guest's virtio-serial reply" \
+        grep -qx "pong:ping-$NONCE" "$WORK/run-$name/serial.out"
+    check "$name host: guest's sleep 2 took ${T_SLEEP}s of wall time (1.8-3.5)" \
+        awk -v t="${T_SLEEP:-0}" 'BEGIN { exit !(t >= 1.8 && t <= 3.5) }'
+    for c in qmp-capabilities qmp-query-status qmp-quit; do
+        check "$name host: $c" grep -qx "SMOKE-OK $c" "$WORK/host-checks.txt"
+    done
+    result "$name: init after ${T_INIT}s, checks done after ${T_DONE}s, QEMU RSS $((RSS_INIT / 1024)) MiB at init, $((RSS_DONE / 1024)) MiB after crun; QEMU gone ${T_EXIT:-never}s after start"
+}
 no_fail_lines() { ! grep -q "SMOKE-FAIL" "$CONSOLE"; }
 guest_wrote() { [ "$(cat "$SHARED/guest.txt" 2>/dev/null)" = "guest-saw:host-nonce-$NONCE" ]; }
-if grep -q "SMOKE-FAIL" "$CONSOLE"; then grep "SMOKE-FAIL" "$CONSOLE" >&2; fi
-for c in ttyS0 virtiofs-mount virtiofs-read virtiofs-write virtio-port-found virtio-serial \
-         cgroup2 crun-run-exit-code crun-run-output crun-devices crun-seccomp crun-limits \
-         crun-lifecycle; do
-    check "guest: $c" grep -q "^SMOKE-OK $c\b" "$CONSOLE"
-done
-check "guest: no SMOKE-FAIL line" no_fail_lines
-check "guest uname -r = $KVER" grep -q "^SMOKE: kernel $KVER " "$CONSOLE"
-check "host sees the file the guest wrote on virtio-fs" guest_wrote
-check "host got the guest's virtio-serial reply" grep -qx "pong:ping-$NONCE" "$WORK/run-full/serial.out"
-for c in qmp-capabilities qmp-query-status qmp-quit; do
-    check "host: $c" grep -qx "SMOKE-OK $c" "$WORK/host-checks.txt"
-done
-result "full run: init after ${T_INIT}s, checks done after ${T_DONE}s, QEMU RSS ${RSS_INIT} KiB at init, ${RSS_DONE} KiB after crun; QEMU gone ${T_EXIT}s after start"
-cp "$WORK/run-full/argv.txt" "$WORK/argv-full.txt"
 
-# Power-off path: init calls reboot(RB_POWER_OFF) / reboot(RB_AUTOBOOT); QEMU
-# must exit by itself.
-for off in poweroff reboot; do
-    boot_vm "off-$off" "$IMG" "" boot "smoke_off=$off"
-    result "exit via $off -f: QEMU exited ${T_EXIT}s after start (init at ${T_INIT}s)"
-done
+full_run full ""
+# The variant the runtime uses under TCG today: -cpu max, no option ROMs,
+# plus noapictimer (skips the local APIC timer calibration).
+Q_CPU=max Q_MACHINE_EXTRA=",x-option-roms=off"
+full_run full-max "noapictimer"
+Q_CPU="" Q_MACHINE_EXTRA=""
+
+# Power-off path. With acpi=off, microvm has no power-off device:
+# reboot(RB_POWER_OFF) only halts the CPU and QEMU keeps running, while
+# reboot(RB_AUTOBOOT) resets and -no-reboot turns the reset into an exit.
+boot_vm off-reboot "$IMG" boot "smoke_off=reboot"
+check "init's reboot -f (RB_AUTOBOOT) makes QEMU exit (-no-reboot)" test -n "$T_EXIT"
+result "exit via reboot -f: QEMU exited ${T_EXIT:-never}s after start (init at ${T_INIT}s)"
+boot_vm off-poweroff "$IMG" boot "smoke_off=poweroff"
+if [ -n "$T_EXIT" ]; then
+    result "note: poweroff -f (RB_POWER_OFF) made QEMU exit after ${T_EXIT}s"
+else
+    result "note: poweroff -f (RB_POWER_OFF) halts the guest but QEMU keeps running (no ACPI): use reboot"
+fi
 
 # --- 2. measurements ----------------------------------------------------------
 if [ "$MEASURE" = 1 ]; then
-    measure() { # measure LABEL IMGDIR CPU EXTRA
-        local label="$1" img="$2" cpu="$3" extra="$4" i ts=() rs=() es=()
+    # measure LABEL IMGDIR EXTRA_APPEND (variant globals set by the caller)
+    measure() {
+        local label="$1" img="$2" extra="$3" i ts=() rs=() es=()
         for i in $(seq "$BOOTS"); do
-            boot_vm "m-$i" "$img" "$cpu" boot "$extra"
-            ts+=("$T_INIT"); rs+=("$RSS_INIT"); es+=("$T_EXIT")
+            boot_vm "m-$i" "$img" boot "$extra"
+            ts+=("$T_INIT"); rs+=("$((RSS_INIT / 1024))"); es+=("${T_EXIT:-never}")
         done
-        result "$(printf '%-44s init %ss  exit %ss  RSS %s KiB' "$label" \
+        result "$(printf '%-46s init %ss  exit %ss  RSS %s MiB' "$label" \
             "$(IFS=/; echo "${ts[*]}")" "$(IFS=/; echo "${es[*]}")" "$(IFS=/; echo "${rs[*]}")")"
+        Q_CPU="" Q_MACHINE_EXTRA="" Q_SMP=1
+        unset Q_APPEND_BASE
     }
-    result "--- $BOOTS boots each, smoke_mode=boot (init prints one line, then poweroff -f)"
-    measure "uncompressed initrd, default cpu" "$IMG" "" ""
-    measure "uncompressed initrd, -cpu max" "$IMG" max ""
-    measure "gzip initrd ($(du -k "$IMG_GZ/initrd.img" | cut -f1) KiB), default cpu" "$IMG_GZ" "" ""
-    measure "uncompressed initrd, default cpu, no quiet" "$IMG" "" "loglevel=7"
+    result "--- $BOOTS boots each; init prints one line, then reboot -f; times from QEMU start"
+    measure "as above (qemu64 cpu, uncompressed initrd)" "$IMG" ""
+    Q_CPU=max; measure "-cpu max" "$IMG" ""
+    measure "gzip initrd ($(du -k "$IMG_GZ/initrd.img" | cut -f1) KiB vs $(du -k "$IMG/initrd.img" | cut -f1))" "$IMG_GZ" ""
+    Q_MACHINE_EXTRA=",x-option-roms=off"; measure "machine x-option-roms=off" "$IMG" ""
+    measure "+ noapictimer (TCG only, -smp 1)" "$IMG" "noapictimer"
+    Q_APPEND_BASE="console=ttyS0 panic=-1 reboot=t tsc=reliable no_timer_check"; measure "without quiet" "$IMG" ""
+    Q_APPEND_BASE="console=ttyS0 quiet panic=-1 reboot=t"; measure "without tsc=reliable no_timer_check" "$IMG" ""
+    Q_APPEND_BASE="console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check"; measure "without reboot=t" "$IMG" ""
+    TSC_SAVED="$TSC_KHZ"; TSC_KHZ=""; measure "without tsc_early_khz" "$IMG" ""; TSC_KHZ="$TSC_SAVED"
+    Q_SMP=2; measure "-smp 2" "$IMG" ""
 fi
 
 if [ "$FAILS" -gt 0 ]; then

@@ -19,13 +19,14 @@ fail() { echo "SMOKE-FAIL $1: $2"; FAILED=1; }
 FAILED=0
 
 power_off() {
-    # reboot(2) with RB_POWER_OFF (busybox poweroff -f) when $smoke_off is
-    # unset or "poweroff"; RB_AUTOBOOT (reboot -f, QEMU's -no-reboot turns it
-    # into an exit) when "reboot".
+    # smoke_off=reboot (default): reboot(RB_AUTOBOOT) via `reboot -f`; QEMU's
+    # -no-reboot turns the reset into an exit. smoke_off=poweroff:
+    # reboot(RB_POWER_OFF) via `poweroff -f`, which on microvm with acpi=off
+    # only halts (no power-off device), so QEMU keeps running.
     sync
-    if [ "${smoke_off:-poweroff}" = reboot ]; then reboot -f; else poweroff -f; fi
+    if [ "${smoke_off:-reboot}" = reboot ]; then reboot -f; else poweroff -f; fi
     sleep 5
-    echo "SMOKE: still alive after ${smoke_off:-poweroff} -f"
+    echo "SMOKE: still alive after ${smoke_off:-reboot} -f"
     while :; do sleep 60; done
 }
 
@@ -36,7 +37,8 @@ fi
 # pivot_root(2) refuses to run while the caller's root is the initramfs
 # (rootfs has no parent mount), and crun pivots. Make / a bind mount of
 # rootfs and chroot into it; the agent must do the same (or crun --no-pivot).
-if [ "${SMOKE_REROOTED:-}" != 1 ]; then
+# smoke_noreroot=1 skips this (to see crun fail).
+if [ "${SMOKE_REROOTED:-}" != 1 ] && [ "${smoke_noreroot:-}" != 1 ]; then
     mkdir -p /.rootfs
     mount --bind / /.rootfs && cd /.rootfs && mount --move . / \
         && export SMOKE_REROOTED=1 && exec chroot . /init "$@"
@@ -213,6 +215,11 @@ if [ -x "$SHARED/rootfs/bin/busybox" ]; then
 else
     fail crun "no busybox rootfs at $SHARED/rootfs"
 fi
+
+# Timer sanity: the host measures the wall time between these two lines.
+echo "SMOKE: sleep-start"
+sleep 2
+echo "SMOKE: sleep-end"
 
 echo "SMOKE: done failed=$FAILED"
 if [ "${smoke_end:-wait}" = wait ]; then
