@@ -341,30 +341,58 @@ else
 fi
 
 # --- 2. measurements ----------------------------------------------------------
+# Variants are booted round-robin (one boot of each per round) so that load
+# from other work on the machine spreads evenly; medians are reported.
+# Fields: label | -cpu | machine extra | smp | cmdline base (empty = default)
+#         | extra cmdline | image (plain|gzip) | tsc (yes|no)
+DEFAULT_BASE="console=ttyS0 quiet panic=-1 reboot=t tsc=reliable no_timer_check"
+VARIANTS=(
+    "baseline (qemu64 cpu, uncompressed initrd)||||||plain|yes"
+    "-cpu max|max|||||plain|yes"
+    "gzip initrd||||||gzip|yes"
+    "machine x-option-roms=off||,x-option-roms=off||||plain|yes"
+    "+ noapictimer|||||noapictimer|plain|yes"
+    "-cpu max x-option-roms=off noapictimer|max|,x-option-roms=off|||noapictimer|plain|yes"
+    "without quiet||||console=ttyS0 panic=-1 reboot=t tsc=reliable no_timer_check||plain|yes"
+    "without tsc=reliable no_timer_check||||console=ttyS0 quiet panic=-1 reboot=t||plain|yes"
+    "without reboot=t||||console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check||plain|yes"
+    "without tsc_early_khz||||||plain|no"
+    "-smp 2|||2|||plain|yes"
+)
+minimum() { tr ' ' '\n' | grep -v '^$' | sort -n | head -n1; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+for v in "${VARIANTS[@]}"; do
+    p="${v//[^|]/}"
+    [ "${#p}" = 7 ] || die "variant needs 8 fields: $v"
+done
 if [ "$MEASURE" = 1 ]; then
-    # measure LABEL IMGDIR EXTRA_APPEND (variant globals set by the caller)
-    measure() {
-        local label="$1" img="$2" extra="$3" i ts=() rs=() es=()
-        for i in $(seq "$BOOTS"); do
-            boot_vm "m-$i" "$img" boot "$extra"
-            ts+=("$T_INIT"); rs+=("$((RSS_INIT / 1024))"); es+=("${T_EXIT:-never}")
+    declare -A M_INIT M_EXIT M_RSS
+    TSC_SAVED="$TSC_KHZ"
+    for round in $(seq "$BOOTS"); do
+        for v in "${VARIANTS[@]}"; do
+            IFS='|' read -r label cpu mextra smp base extra image tsc <<<"$v"
+            Q_CPU="$cpu" Q_MACHINE_EXTRA="$mextra" Q_SMP="${smp:-1}" Q_APPEND_BASE="${base:-$DEFAULT_BASE}"
+            [ "$tsc" = yes ] && TSC_KHZ="$TSC_SAVED" || TSC_KHZ=""
+            if [ "$image" = gzip ]; then img="$IMG_GZ"; else img="$IMG"; fi
+            boot_vm "m" "$img" boot "$extra"
+            M_INIT[$label]+="$T_INIT "
+            M_EXIT[$label]+="${T_EXIT:-99} "
+            M_RSS[$label]+="$((RSS_INIT / 1024)) "
         done
-        result "$(printf '%-46s init %ss  exit %ss  RSS %s MiB' "$label" \
-            "$(IFS=/; echo "${ts[*]}")" "$(IFS=/; echo "${es[*]}")" "$(IFS=/; echo "${rs[*]}")")"
-        Q_CPU="" Q_MACHINE_EXTRA="" Q_SMP=1
-        unset Q_APPEND_BASE
-    }
-    result "--- $BOOTS boots each; init prints one line, then reboot -f; times from QEMU start"
-    measure "as above (qemu64 cpu, uncompressed initrd)" "$IMG" ""
-    Q_CPU=max; measure "-cpu max" "$IMG" ""
-    measure "gzip initrd ($(du -k "$IMG_GZ/initrd.img" | cut -f1) KiB vs $(du -k "$IMG/initrd.img" | cut -f1))" "$IMG_GZ" ""
-    Q_MACHINE_EXTRA=",x-option-roms=off"; measure "machine x-option-roms=off" "$IMG" ""
-    measure "+ noapictimer (TCG only, -smp 1)" "$IMG" "noapictimer"
-    Q_APPEND_BASE="console=ttyS0 panic=-1 reboot=t tsc=reliable no_timer_check"; measure "without quiet" "$IMG" ""
-    Q_APPEND_BASE="console=ttyS0 quiet panic=-1 reboot=t"; measure "without tsc=reliable no_timer_check" "$IMG" ""
-    Q_APPEND_BASE="console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check"; measure "without reboot=t" "$IMG" ""
-    TSC_SAVED="$TSC_KHZ"; TSC_KHZ=""; measure "without tsc_early_khz" "$IMG" ""; TSC_KHZ="$TSC_SAVED"
-    Q_SMP=2; measure "-smp 2" "$IMG" ""
+        log "measurement round $round/$BOOTS done"
+    done
+    TSC_KHZ="$TSC_SAVED" Q_CPU="" Q_MACHINE_EXTRA="" Q_SMP=1
+    unset Q_APPEND_BASE
+    result "--- $BOOTS boots per variant, round-robin. init = QEMU start to init's first line, exit = QEMU start to QEMU exit after init's reboot -f (min / median, s); RSS of QEMU at init's first line (median)"
+    result "$(printf '%-42s %15s %15s %8s   %s' variant 'init min/med' 'exit min/med' RSS 'all init times')"
+    for v in "${VARIANTS[@]}"; do
+        label="${v%%|*}"
+        result "$(printf '%-42s %6s / %6s %6s / %6s %4s MiB   %s' "$label" \
+            "$(minimum <<<"${M_INIT[$label]}")" "$(median <<<"${M_INIT[$label]}")" \
+            "$(minimum <<<"${M_EXIT[$label]}")" "$(median <<<"${M_EXIT[$label]}")" \
+            "$(median <<<"${M_RSS[$label]}")" "${M_INIT[$label]}")"
+    done
+    result "initrd sizes: uncompressed $(du -k "$IMG/initrd.img" | cut -f1) KiB, gzip $(du -k "$IMG_GZ/initrd.img" | cut -f1) KiB"
 fi
 
 if [ "$FAILS" -gt 0 ]; then
