@@ -9,7 +9,6 @@ export type ControlRequest =
 
 export type ControlResponse = { ok: true } | { ok: false; code: ErrorCode; message: string };
 
-export const CONTROL_SOCKET = 'monitor.sock';
 const MAX_LINE = 1 << 16;
 
 function isRecord(v: unknown): v is Record<string, unknown> {

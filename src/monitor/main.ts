@@ -23,7 +23,7 @@ import { chooseAccelerator, probeHost, tscKhz } from '../vm/accel.js';
 import type { RunningVm } from '../vm/hypervisor.js';
 import { QemuHypervisor } from '../vm/qemu.js';
 import { startVirtiofsd } from '../vm/virtiofsd.js';
-import { CONTROL_SOCKET, serveControl, type ControlRequest } from './control.js';
+import { serveControl, type ControlRequest } from './control.js';
 import { decodeLaunch, type ReadyReport } from './launch.js';
 import { FdSink, pumpFd } from './stdio.js';
 
@@ -66,8 +66,8 @@ class Monitor {
     let ready: ReadyReport;
     try {
       const pid = await this.boot();
-      this.server = await serveControl(CONTROL_SOCKET, (req) => this.onControl(req));
-      fs.chmodSync(CONTROL_SOCKET, 0o600);
+      this.server = await serveControl(this.files.sockets.monitor, (req) => this.onControl(req));
+      fs.chmodSync(this.files.sockets.monitor, 0o600);
       this.setStatus('created', { guestPid: pid });
       ready = { ok: true, pid: process.pid };
     } catch (e) {
@@ -97,7 +97,7 @@ class Monitor {
     const accel = chooseAccelerator(probe, cfg.accel);
     if (accel.warning) this.log('warning', accel.warning);
     this.virtiofsd = await startVirtiofsd(
-      { binary: cfg.virtiofsdPath, workDir: this.dir, sharedDir: this.files.sharedDir, socket: 'virtiofsd.sock', log: this.files.virtiofsdLog, binds: [[this.launch.rootfs, 'rootfs']] },
+      { binary: cfg.virtiofsdPath, workDir: this.dir, sharedDir: this.files.sharedDir, socket: this.files.sockets.virtiofsd, log: this.files.virtiofsdLog, binds: [[this.launch.rootfs, 'rootfs']] },
       this.abort.signal,
     );
     this.log('info', `virtiofsd pid ${this.virtiofsd.pid}`);
@@ -125,11 +125,11 @@ class Monitor {
         kernelParams: params,
         memoryMiB: cfg.memoryMiB,
         vcpus: cfg.vcpus,
-        qmpSocket: 'qmp.sock',
+        qmpSocket: this.files.sockets.qmp,
         consoleLog: this.files.consoleLog,
         devices: [
-          { kind: 'virtio-fs', socket: 'virtiofsd.sock', tag: 'kataShared' },
-          { kind: 'serial-port', socket: 'agent.sock', name: 'agent.0' },
+          { kind: 'virtio-fs', socket: this.files.sockets.virtiofsd, tag: 'kataShared' },
+          { kind: 'serial-port', socket: this.files.sockets.agent, name: 'agent.0' },
         ],
       },
       this.abort.signal,
@@ -148,7 +148,7 @@ class Monitor {
       if (!this.finishing) this.fatal(new KataError('E_VM', 'virtiofsd exited unexpectedly'));
     });
 
-    const io = await new SerialTransport('agent.sock').connect();
+    const io = await new SerialTransport(this.files.sockets.agent).connect();
     const conn = new AgentConnection(io, {
       helloTimeoutMs: cfg.agentTimeoutSec * 1000,
       onEvent: (ev) => {
@@ -157,19 +157,35 @@ class Monitor {
       onFailure: (e) => this.fatal(e),
     });
     this.conn = conn;
-    await Promise.race([conn.handshake(), this.vmDeath()]);
+    await this.explained(Promise.race([conn.handshake(), this.vmDeath()]));
     this.log('info', 'agent handshake done');
 
     const stdout = conn.openInbound(new FdSink(1));
     const stderr = conn.openInbound(new FdSink(2));
     const stdin = conn.openOutbound();
-    const ok = await Promise.race([
+    const ok = await this.explained(Promise.race([
       conn.request({ op: 'create', containerId: this.launch.id, spec: this.launch.guestSpec, stdio: { stdin, stdout, stderr } }, 120000),
       this.vmDeath(),
-    ]);
+    ]));
     const pid = resultInt(ok, 'pid', 1, 0x7fffffff);
     void pumpFd(0, (b) => conn.write(stdin, b), this.abort.signal).then(() => conn.closeStream(stdin));
     return pid;
+  }
+
+  /**
+   * A channel that breaks during start-up usually means the VM died (a guest panic resets the
+   * connection before QEMU's exit is seen): prefer the VM's own story when it follows shortly.
+   */
+  private async explained<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      const vm = this.vm;
+      if (vm === undefined) throw e;
+      const died = await Promise.race([vm.exited.then(() => true), sleep(2000).then(() => false)]);
+      if (died) await this.vmDeath();
+      throw e;
+    }
   }
 
   /** Rejects when the VM dies: used to bound waits that only the guest could end. */
@@ -241,7 +257,7 @@ class Monitor {
     this.conn?.close();
     this.server?.close();
     await Promise.allSettled([this.vm?.kill(), this.virtiofsd?.kill()]);
-    for (const f of ['qmp.sock', 'agent.sock', 'virtiofsd.sock', CONTROL_SOCKET]) fs.rmSync(path.join(this.dir, f), { force: true });
+    for (const f of Object.values(this.files.sockets)) fs.rmSync(path.join(this.dir, f), { force: true });
   }
 
   private async finish(status: ExitStatus, why: string): Promise<void> {

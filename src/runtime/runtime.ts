@@ -6,14 +6,14 @@ import { loadConfig, type RuntimeConfig } from '../config.js';
 import { KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
 import { toGuestSpec } from '../oci/translate.js';
-import { CONTROL_SOCKET, callMonitor, type ControlRequest } from '../monitor/control.js';
+import { callMonitor, type ControlRequest } from '../monitor/control.js';
 import type { Launch, ReadyReport } from '../monitor/launch.js';
 import { sleep, writeFileAtomic } from '../util/fsx.js';
 import { rfc3339Nano, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
 import { isAlive } from '../util/proc.js';
 import { validateId } from './ids.js';
-import { StateStore, type ContainerRecord } from './store.js';
+import { filesFor, StateStore, type ContainerRecord } from './store.js';
 
 export interface CreateOptions {
   id: string;
@@ -107,8 +107,11 @@ export class Runtime {
       const err = toKataError(e);
       const cleanup: Error[] = [];
       if (monitor?.pid !== undefined && monitor.exitCode === null && monitor.signalCode === null) {
-        monitor.kill('SIGKILL');
-        await new Promise((r) => monitor?.once('exit', r));
+        const m = monitor;
+        m.ref(); // readReady() unref'd it: without a ref the wait below would not keep us alive
+        const gone = new Promise((r) => m.once('exit', r));
+        m.kill('SIGKILL');
+        await gone;
       }
       try {
         this.store.remove(opts.id);
@@ -208,9 +211,10 @@ export class Runtime {
 
   private async call(rec: ContainerRecord, req: ControlRequest, timeoutMs?: number): Promise<void> {
     // Unix socket paths are limited to 108 bytes: talk to the monitor relative to its directory.
-    process.chdir(this.store.dirFor(rec.id));
+    const dir = this.store.dirFor(rec.id);
+    process.chdir(dir);
     try {
-      await callMonitor(CONTROL_SOCKET, req, timeoutMs);
+      await callMonitor(filesFor(dir).sockets.monitor, req, timeoutMs);
     } catch (e) {
       const k = toKataError(e);
       if (k.code === 'E_MONITOR' && !isAlive(rec.monitorPid, rec.monitorStartTime)) {

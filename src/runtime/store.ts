@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
@@ -37,13 +38,22 @@ export interface ContainerRecord {
   virtiofsdStartTime: string;
 }
 
+/**
+ * Socket names, relative to the container's directory (unix socket paths are limited to 108 bytes,
+ * so processes address them from that directory). virtiofsd derives a global pid-file name from
+ * its socket path, so its name carries a hash of the directory to be unique on the host.
+ */
+export interface SocketNames {
+  monitor: string;
+  qmp: string;
+  agent: string;
+  virtiofsd: string;
+}
+
 export interface ContainerFiles {
   dir: string;
   state: string;
-  monitorSocket: string;
-  qmpSocket: string;
-  agentSocket: string;
-  virtiofsdSocket: string;
+  sockets: SocketNames;
   sharedDir: string;
   monitorLog: string;
   consoleLog: string;
@@ -55,10 +65,12 @@ export function filesFor(dir: string): ContainerFiles {
   return {
     dir,
     state: path.join(dir, STATE_FILE),
-    monitorSocket: path.join(dir, 'monitor.sock'),
-    qmpSocket: path.join(dir, 'qmp.sock'),
-    agentSocket: path.join(dir, 'agent.sock'),
-    virtiofsdSocket: path.join(dir, 'virtiofsd.sock'),
+    sockets: {
+      monitor: 'monitor.sock',
+      qmp: 'qmp.sock',
+      agent: 'agent.sock',
+      virtiofsd: `virtiofsd-${crypto.createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 16)}.sock`,
+    },
     sharedDir: path.join(dir, 'shared'),
     monitorLog: path.join(dir, 'monitor.log'),
     consoleLog: path.join(dir, 'console.log'),

@@ -80,9 +80,23 @@ export function kr(root: string, args: string[], opts: { input?: Buffer | string
       reject(new Error(`kata-runtime ${args.join(' ')} timed out; stderr: ${err}`));
     }, opts.timeoutMs ?? 180000);
     child.on('error', reject);
-    child.on('close', (code, signal) => {
+    // `create` and `run -d` leave the container holding the stdio they were given (as runc does),
+    // so EOF may never come: after the CLI exits, wait briefly for its own last output, then stop.
+    let closed = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
       clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
       resolve({ code, signal, stdout: Buffer.concat(out), stderr: err });
+    };
+    child.on('close', (code, signal) => {
+      closed = true;
+      finish(code, signal);
+    });
+    child.on('exit', (code, signal) => {
+      setTimeout(() => {
+        if (!closed) finish(code, signal);
+      }, 300);
     });
     child.stdin.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin.end(opts.input);

@@ -57,7 +57,8 @@ describe('a container runs in its own VM', () => {
   });
 
   it('goes through create → start → kill → delete like runc', async () => {
-    const b = env.bundle('cycle', ['sleep', '600'], (spec) => {
+    // PID 1 of a pid namespace ignores SIGTERM without a handler (under runc too): install one
+    const b = env.bundle('cycle', ['sh', '-c', 'trap "exit 143" TERM; while true; do sleep 1; done'], (spec) => {
       spec['annotations'] = { 'org.example.k': 'v' };
     });
     const pidFile = path.join(env.tmp, 'cycle.pid');
