@@ -98,9 +98,11 @@ build_minimal_kernel() {
         cd "$src"
         export ARCH=x86_64 KBUILD_BUILD_USER=kata KBUILD_BUILD_HOST=kata \
                KBUILD_BUILD_TIMESTAMP='1970-01-01' KBUILD_BUILD_VERSION=1
-        make -s tinyconfig >/dev/null
-        scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null
-        make -s olddefconfig >/dev/null
+        {
+            make -s tinyconfig
+            scripts/kconfig/merge_config.sh -m .config "$fragment"
+            make -s olddefconfig
+        } >"$work/config.log" 2>&1 || { cat "$work/config.log" >&2; exit 1; }
         # kconfig silently drops options whose dependencies are missing: check
         # that every `CONFIG_X=value` line of the fragment survived.
         local line key want got bad=0
@@ -187,6 +189,7 @@ ensure_kernel() {
     key="$(kernel_key)"
     dir="$CACHE_DIR/kernel/$key"
     if [ -f "$dir/vmlinux" ] && [ -f "$dir/kernel-version" ]; then
+        touch "$dir"
         log "kernel: cached $dir"
         printf '%s\n' "$dir"
         return
@@ -312,6 +315,7 @@ ensure_initramfs() {
     )"
     local dir="$CACHE_DIR/initrd/$key"
     if [ -f "$dir/initrd.img" ]; then
+        touch "$dir"
         log "initramfs: cached $dir"
     else
         local tmp="$CACHE_DIR/initrd/.tmp-$key"
@@ -340,6 +344,11 @@ main() {
     # One build at a time per cache.
     exec 9>"$CACHE_DIR/.build.lock"
     flock 9
+    # Under the lock nothing else builds in this cache: .tmp-* are leftovers
+    # of interrupted builds. Entries unused for 30 days go too (each use
+    # touches its directory).
+    find "$CACHE_DIR/kernel" "$CACHE_DIR/initrd" -mindepth 1 -maxdepth 1 \
+        \( -name '.tmp-*' -o -mtime +30 \) -exec rm -rf {} +
     local kdir idir
     kdir="$(ensure_kernel)"
     idir="$(ensure_initramfs "$kdir")"

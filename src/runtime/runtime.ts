@@ -151,9 +151,12 @@ export class Runtime {
   }
 
   async start(id: string): Promise<void> {
-    const rec = this.store.load(id);
-    if (rec.status !== 'created') throw new KataError('E_BAD_STATE', `cannot start a container that is ${rec.status}`);
-    await this.call(rec, { op: 'start' });
+    this.store.load(id);
+    await this.store.withLock(id, async () => {
+      const rec = this.store.load(id);
+      if (rec.status !== 'created') throw new KataError('E_BAD_STATE', `cannot start a container that is ${rec.status}`);
+      await this.call(rec, { op: 'start' });
+    });
   }
 
   state(id: string): StateOutput {
@@ -173,9 +176,12 @@ export class Runtime {
   }
 
   async kill(id: string, signal: number, all: boolean): Promise<void> {
-    const rec = this.store.load(id);
-    if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'container not running');
-    await this.call(rec, { op: 'kill', signal, all });
+    this.store.load(id);
+    await this.store.withLock(id, async () => {
+      const rec = this.store.load(id);
+      if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'container not running');
+      await this.call(rec, { op: 'kill', signal, all });
+    });
   }
 
   async delete(id: string, force: boolean): Promise<void> {
@@ -188,6 +194,10 @@ export class Runtime {
       }
       throw new KataError('E_NOT_FOUND', `container ${id} does not exist`);
     }
+    await this.store.withLock(id, () => this.deleteLocked(id, force));
+  }
+
+  private async deleteLocked(id: string, force: boolean): Promise<void> {
     const rec = this.store.load(id);
     if ((rec.status === 'running' || rec.status === 'paused') && !force) {
       throw new KataError('E_BAD_STATE', `cannot delete container ${id} that is not stopped: ${rec.status}`);

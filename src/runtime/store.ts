@@ -168,6 +168,40 @@ export class StateStore {
     return names.filter((n) => /^[A-Za-z0-9_.+-]+$/.test(n) && n !== '.' && n !== '..').sort();
   }
 
+  /**
+   * Runs fn holding the container's lock: `<dir>/lock`, created O_EXCL with the holder's pid and
+   * start time. A lock whose holder is gone is stale and taken over. Serialises the CLI calls that
+   * change a container (start, kill, delete) against each other.
+   */
+  async withLock<T>(id: string, fn: () => Promise<T>, timeoutMs = 30000): Promise<T> {
+    const file = path.join(this.dirFor(id), 'lock');
+    const me = `${process.pid} ${startTimeOf(process.pid)}`;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        fs.writeFileSync(file, me, { flag: 'wx', mode: 0o600 });
+        break;
+      } catch (e) {
+        const code = errnoCode(e);
+        if (code === 'ENOENT') throw new KataError('E_NOT_FOUND', `container ${id} does not exist`);
+        if (code !== 'EEXIST') throw e;
+      }
+      const holder = (readFileIfExists(file) ?? '').split(' ');
+      const pid = Number(holder[0]);
+      if (!isAlive(pid, holder[1])) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new KataError('E_TIMEOUT', `container ${id} is locked by process ${pid}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    try {
+      return await fn();
+    } finally {
+      if (readFileIfExists(file) === me) fs.rmSync(file, { force: true });
+    }
+  }
+
   remove(id: string): void {
     fs.rmSync(this.dirFor(id), { recursive: true, force: true });
   }
