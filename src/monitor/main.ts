@@ -82,6 +82,21 @@ class Monitor {
     this.log('info', 'container created');
   }
 
+  /** An unexpected exception: record it, tear everything down, and go. */
+  crash(e: unknown): void {
+    this.log('error', `uncaught: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    if (this.finishing) return;
+    // rec is unset only if run() has not read the state yet: nothing has been started.
+    if (this.rec === undefined || this.rec.status === 'creating') {
+      void this.teardown().finally(() => {
+        this.report({ ok: false, code: 'E_INTERNAL', message: `monitor failed: ${e instanceof Error ? e.message : String(e)}` });
+        process.exit(1);
+      });
+      return;
+    }
+    void this.finish({ code: null, signal: 9 }, 'crashed');
+  }
+
   private report(r: ReadyReport): void {
     try {
       fs.writeSync(READY_FD, JSON.stringify(r) + '\n');
@@ -312,9 +327,9 @@ async function main(): Promise<void> {
   }
   process.chdir(dir);
   const m = new Monitor(dir);
-  process.on('uncaughtException', (e) => {
-    m.log('error', `uncaught: ${e.stack ?? String(e)}`);
-  });
+  // A bug in the monitor must not leave a VM without its owner: tear down and exit like a
+  // container killed by SIGKILL (or fail create, if it is still in progress).
+  process.on('uncaughtException', (e) => m.crash(e));
   await m.run();
 }
 

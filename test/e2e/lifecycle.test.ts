@@ -152,4 +152,22 @@ describe('a container runs in its own VM', () => {
     await Promise.all(ids.map((id) => kr(env.root, ['delete', '--force', id])));
     expect(leftovers(env)).toEqual([]);
   });
+
+  it('survives the monitor being killed: state says stopped, the VM goes, delete leaves nothing', async () => {
+    const b = env.bundle('crash', ['sleep', '600']);
+    expect((await kr(env.root, ['run', '-d', '-b', b, 'crash'], { detached: true })).code).toBe(0);
+    const rec = JSON.parse(fs.readFileSync(path.join(env.root, 'crash', 'state.json'), 'utf8')) as Record<string, unknown>;
+    const monitor = Number(rec['monitorPid']);
+    const qemu = Number(rec['qemuPid']);
+    expect(monitor).toBeGreaterThan(1);
+    expect(qemu).toBeGreaterThan(1);
+    process.kill(monitor, 'SIGKILL');
+    await waitForStatus('crash', 'stopped', 10000);
+    // QEMU and virtiofsd die with their monitor (parent-death signal), not only at delete.
+    for (let i = 0; i < 50 && fs.existsSync(`/proc/${qemu}`); i++) await new Promise((res) => setTimeout(res, 100));
+    expect(fs.existsSync(`/proc/${qemu}`)).toBe(false);
+    expect((await kr(env.root, ['kill', 'crash', 'KILL'])).code).toBe(1);
+    expect((await kr(env.root, ['delete', 'crash'])).code).toBe(0);
+    expect(leftovers(env)).toEqual([]);
+  });
 });
