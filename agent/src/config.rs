@@ -6,6 +6,7 @@ use std::path::PathBuf;
 pub const DEFAULT_SERIAL_PORT: &str = "agent.0";
 pub const DEFAULT_VSOCK_PORT: u32 = 1024;
 pub const DEFAULT_BUNDLE_DIR: &str = "/run/kata/bundles";
+pub const DEFAULT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
 pub const SHARED_DIR: &str = "/run/kata/shared";
 pub const SHARED_TAG: &str = "kataShared";
 pub const MODULES_LIST: &str = "/etc/kata/modules.list";
@@ -29,6 +30,8 @@ pub struct Config {
     pub crun: PathBuf,
     /// Where bundles are written: <bundle_dir>/<containerId>/config.json.
     pub bundle_dir: PathBuf,
+    /// The cgroup v2 mount crun places containers under (read by ps, stats, the OOM watch).
+    pub cgroup_root: PathBuf,
     /// Act as the guest's init: mounts, modules, virtio-fs, power off on shutdown.
     pub init: bool,
     /// How `shutdown` ends the VM when the agent is PID 1; `None` = decide at shutdown time
@@ -52,6 +55,7 @@ impl Default for Config {
             debug: false,
             crun: PathBuf::from("crun"),
             bundle_dir: PathBuf::from(DEFAULT_BUNDLE_DIR),
+            cgroup_root: PathBuf::from(DEFAULT_CGROUP_ROOT),
             init: false,
             shutdown: None,
         }
@@ -150,13 +154,14 @@ pub struct CliOverrides {
     pub transport: Option<TransportSpec>,
     pub crun: Option<PathBuf>,
     pub bundle_dir: Option<PathBuf>,
+    pub cgroup_root: Option<PathBuf>,
     pub debug: bool,
     /// `--init`: do the PID-1 boot work even when not PID 1 (useful inside a test VM's shell).
     pub init: bool,
 }
 
 pub const USAGE: &str = "usage: kata-agent [--transport serial[:NAME]|vsock[:PORT]|unix:PATH] \
-[--crun PATH] [--bundle-dir DIR] [--debug] [--init]\n\
+[--crun PATH] [--bundle-dir DIR] [--cgroup-root DIR] [--debug] [--init]\n\
 As PID 1 it also reads kata.debug=1, kata.transport=serial|vsock, kata.port=NAME from /proc/cmdline.\n\
 KATA_AGENT_CRUN=PATH selects the crun binary (flag wins).";
 
@@ -178,6 +183,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String
             "--transport" => o.transport = Some(parse_transport(&value("--transport")?)?),
             "--crun" => o.crun = Some(PathBuf::from(value("--crun")?)),
             "--bundle-dir" => o.bundle_dir = Some(PathBuf::from(value("--bundle-dir")?)),
+            "--cgroup-root" => o.cgroup_root = Some(PathBuf::from(value("--cgroup-root")?)),
             "--debug" => o.debug = true,
             "--init" => o.init = true,
             "-h" | "--help" => return Ok(Cli::Help),
@@ -201,6 +207,9 @@ impl Config {
         }
         if let Some(d) = o.bundle_dir {
             self.bundle_dir = d;
+        }
+        if let Some(d) = o.cgroup_root {
+            self.cgroup_root = d;
         }
         if o.debug {
             self.debug = true;
@@ -287,14 +296,16 @@ mod tests {
     fn args() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(parse_args(v(&[])), Ok(Cli::Run(CliOverrides::default())));
-        match parse_args(v(&["--transport", "unix:/x", "--crun=/bin/fake", "--debug"])) {
+        match parse_args(v(&["--transport", "unix:/x", "--crun=/bin/fake", "--debug", "--cgroup-root", "/cg"])) {
             Ok(Cli::Run(o)) => {
                 assert_eq!(o.transport, Some(TransportSpec::Unix { path: "/x".into() }));
                 assert_eq!(o.crun, Some(PathBuf::from("/bin/fake")));
                 assert!(o.debug);
                 let mut c = Config::default();
+                assert_eq!(c.cgroup_root, PathBuf::from("/sys/fs/cgroup"));
                 c.apply_overrides(o, Some("/env/crun".into()));
                 assert_eq!(c.crun, PathBuf::from("/bin/fake"));
+                assert_eq!(c.cgroup_root, PathBuf::from("/cg"));
             }
             other => panic!("{:?}", other),
         }

@@ -49,9 +49,16 @@ impl Crun {
         &self.bin
     }
 
-    /// `crun --log=file:<bundle>/crun.log create --bundle <bundle> --pid-file <bundle>/pid <id>`
-    /// with `stdio` as crun's (and so the container init's) stdio. Returns the init's pid.
-    pub fn create(&self, id: &str, bundle: &Path, stdio: ProcessStdio) -> Result<i32, CrunError> {
+    /// `crun --log=file:<bundle>/crun.log create --bundle <bundle> --pid-file <bundle>/pid
+    /// [--console-socket <sock>] <id>` with `stdio` as crun's (and so the container init's)
+    /// stdio. Returns the init's pid.
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        console_socket: Option<&Path>,
+        stdio: ProcessStdio,
+    ) -> Result<i32, CrunError> {
         let log = bundle.join("crun.log");
         let pid_file = bundle.join("pid");
         let mut cmd = Command::new(&self.bin);
@@ -60,15 +67,58 @@ impl Crun {
             .arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(id)
-            .stdin(stdio.stdin)
-            .stdout(stdio.stdout)
-            .stderr(stdio.stderr);
+            .arg(&pid_file);
+        if let Some(sock) = console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(id);
+        self.run_logged(cmd, "create", &log, &pid_file, stdio)
+    }
+
+    /// `crun --log=file:<dir>/crun.log exec --process <dir>/process.json --detach
+    /// --pid-file <dir>/pid [--console-socket <sock>] <id>`. crun 1.8.1 returns only once the
+    /// new process is about to execve (or has failed: then it exits non-zero and the process's
+    /// own error is in the log), so failures are synchronous. The process inherits `stdio`.
+    /// Returns its pid; it is re-parented to the agent when crun's helper exits.
+    pub fn exec(
+        &self,
+        id: &str,
+        dir: &Path,
+        console_socket: Option<&Path>,
+        stdio: ProcessStdio,
+    ) -> Result<i32, CrunError> {
+        let log = dir.join("crun.log");
+        let pid_file = dir.join("pid");
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg(format!("--log=file:{}", log.display()))
+            .arg("exec")
+            .arg("--process")
+            .arg(dir.join("process.json"))
+            .arg("--detach")
+            .arg("--pid-file")
+            .arg(&pid_file);
+        if let Some(sock) = console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(id);
+        self.run_logged(cmd, "exec", &log, &pid_file, stdio)
+    }
+
+    /// Runs a crun command that logs to `log` and writes `pid_file`; waits at most
+    /// CREATE_TIMEOUT; returns the pid from the file.
+    fn run_logged(
+        &self,
+        mut cmd: Command,
+        verb: &str,
+        log: &Path,
+        pid_file: &Path,
+        stdio: ProcessStdio,
+    ) -> Result<i32, CrunError> {
+        cmd.stdin(stdio.stdin).stdout(stdio.stdout).stderr(stdio.stderr);
         crate::debug!("running {:?}", cmd);
         let spawned = self.reaper.spawn(&mut cmd);
         // The Command holds our copies of the process-side pipe ends: close them now, so the
-        // container's exit (not our own fds) decides when the pipes reach end-of-file.
+        // process's exit (not our own fds) decides when the pipes reach end-of-file.
         drop(cmd);
         let (_child, waiter) = spawned.map_err(|e| CrunError {
             message: format!("cannot run {}: {}", self.bin.display(), e),
@@ -79,23 +129,29 @@ impl Crun {
                 let _ = sys::kill(waiter.pid, libc::SIGKILL);
                 let _ = waiter.wait_timeout(Duration::from_secs(5));
                 return Err(CrunError {
-                    message: format!("crun create timed out after {}s", CREATE_TIMEOUT.as_secs()),
+                    message: format!("crun {} timed out after {}s", verb, CREATE_TIMEOUT.as_secs()),
                 });
             }
         };
         if !status.success() {
-            let logged = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(CrunError { message: failure_message("create", status, &logged) });
+            let logged = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(CrunError { message: failure_message(verb, status, &logged) });
         }
-        let text = std::fs::read_to_string(&pid_file).map_err(|e| CrunError {
-            message: format!("crun create succeeded but {} is unreadable: {}", pid_file.display(), e),
+        let text = std::fs::read_to_string(pid_file).map_err(|e| CrunError {
+            message: format!("crun {} succeeded but {} is unreadable: {}", verb, pid_file.display(), e),
         })?;
         match text.trim().parse::<i32>() {
             Ok(pid) if pid > 0 => Ok(pid),
             _ => Err(CrunError {
-                message: format!("crun create wrote an invalid pid file: {:?}", text.trim()),
+                message: format!("crun {} wrote an invalid pid file: {:?}", verb, text.trim()),
             }),
         }
+    }
+
+    /// `crun update --resources <file> <id>`.
+    pub fn update(&self, id: &str, resources_file: &Path) -> Result<(), CrunError> {
+        let file = resources_file.to_string_lossy();
+        self.run_simple(&["update", "--resources", &file, id])
     }
 
     pub fn start(&self, id: &str) -> Result<(), CrunError> {

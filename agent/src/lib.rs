@@ -4,7 +4,9 @@
 pub mod log;
 
 pub mod boot;
+pub mod cgroup;
 pub mod config;
+pub mod console;
 pub mod crun;
 pub mod flow;
 pub mod frame;

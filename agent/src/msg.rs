@@ -57,9 +57,43 @@ pub enum Request {
         signal: i64,
         #[serde(default)]
         all: bool,
+        /// Signal only this exec'd process (`all` is then ignored).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exec_id: Option<String>,
     },
     List,
     Shutdown,
+    /// Runs another process in a running container (`crun exec`).
+    #[serde(rename_all = "camelCase")]
+    Exec {
+        container_id: String,
+        exec_id: String,
+        /// An OCI process object, written to a file for `crun exec --process`.
+        process: Value,
+        stdio: StdioStreams,
+    },
+    /// Sets the window size of the terminal of the container's init or of one exec.
+    #[serde(rename_all = "camelCase")]
+    Resize {
+        container_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exec_id: Option<String>,
+        rows: u16,
+        cols: u16,
+    },
+    /// The processes in the container's cgroup.
+    #[serde(rename_all = "camelCase")]
+    Ps { container_id: String },
+    /// `crun update --resources`.
+    #[serde(rename_all = "camelCase")]
+    Update {
+        container_id: String,
+        /// An OCI `linux.resources` object.
+        resources: Value,
+    },
+    /// Resource usage from the container's cgroup.
+    #[serde(rename_all = "camelCase")]
+    Stats { container_id: String },
 }
 
 impl Request {
@@ -71,6 +105,11 @@ impl Request {
             Request::Signal { .. } => "signal",
             Request::List => "list",
             Request::Shutdown => "shutdown",
+            Request::Exec { .. } => "exec",
+            Request::Resize { .. } => "resize",
+            Request::Ps { .. } => "ps",
+            Request::Update { .. } => "update",
+            Request::Stats { .. } => "stats",
         }
     }
 }
@@ -119,16 +158,22 @@ pub struct WireError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
+    /// A container's init (no `execId`) or an exec'd process (`execId`) ended.
     #[serde(rename_all = "camelCase")]
     Exit {
         container_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exec_id: Option<String>,
         pid: i32,
         code: Option<i32>,
         signal: Option<i32>,
     },
+    /// The `oom_kill` counter of the container's cgroup went up.
+    #[serde(rename_all = "camelCase")]
+    Oom { container_id: String },
 }
 
-/// `ok` result of `create`.
+/// `ok` result of `create` and `exec`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateResult {
     pub pid: i32,
@@ -146,6 +191,38 @@ pub struct ContainerInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListResult {
     pub containers: Vec<ContainerInfo>,
+}
+
+/// One entry of the `ps` result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    pub uid: u32,
+    pub cmd: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PsResult {
+    pub processes: Vec<ProcessInfo>,
+}
+
+/// `ok` result of `stats`. Counters the cgroup does not have read 0; limits that are `max`
+/// (or missing) are `null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsResult {
+    pub cpu_usage_usec: u64,
+    pub cpu_user_usec: u64,
+    pub cpu_system_usec: u64,
+    pub memory_current: u64,
+    pub memory_max: Option<u64>,
+    pub memory_swap_current: Option<u64>,
+    pub pids_current: u64,
+    pub pids_max: Option<u64>,
+    pub oom_kills: u64,
+    /// Every key of memory.stat whose value is a number, in the file's order.
+    pub memory_stat: serde_json::Map<String, Value>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +279,12 @@ impl AgentError {
     }
     pub fn not_found(id: &str) -> AgentError {
         AgentError::new(ErrorCode::NotFound, format!("container {} does not exist", id))
+    }
+    pub fn exec_not_found(id: &str, exec_id: &str) -> AgentError {
+        AgentError::new(
+            ErrorCode::NotFound,
+            format!("exec {} of container {} does not exist", exec_id, id),
+        )
     }
     pub fn bad_state(m: impl Into<String>) -> AgentError {
         AgentError::new(ErrorCode::BadState, m)
@@ -294,7 +377,7 @@ mod tests {
 
     #[test]
     fn every_msg_fixture_round_trips_byte_for_byte() {
-        for name in ["req-create", "req-signal", "res-ok", "res-err", "event-exit"] {
+        for name in ["req-create", "req-signal", "req-signal-exec", "res-ok", "res-err", "event-exit", "event-exit-exec"] {
             let text = fixture_text(name);
             let m: Message = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {}", name, e));
             let again = String::from_utf8(encode_message(&m).expect("encode")).expect("utf-8");
@@ -318,14 +401,40 @@ mod tests {
             m,
             Message::Req {
                 id: u32::MAX,
-                req: Request::Signal { container_id: "c1".into(), signal: 9, all: true }
+                req: Request::Signal { container_id: "c1".into(), signal: 9, all: true, exec_id: None }
+            }
+        );
+        let m: Message = serde_json::from_str(&fixture_text("req-signal-exec")).expect("decode");
+        assert_eq!(
+            m,
+            Message::Req {
+                id: 5,
+                req: Request::Signal {
+                    container_id: "c1".into(),
+                    signal: 15,
+                    all: false,
+                    exec_id: Some("e1".into())
+                }
+            }
+        );
+        let m: Message = serde_json::from_str(&fixture_text("event-exit-exec")).expect("decode");
+        assert_eq!(
+            m,
+            Message::Event {
+                event: Event::Exit {
+                    container_id: "c1".into(),
+                    exec_id: Some("e1".into()),
+                    pid: 42,
+                    code: Some(0),
+                    signal: None
+                }
             }
         );
         let m: Message = serde_json::from_str(&fixture_text("event-exit")).expect("decode");
         assert_eq!(
             m,
             Message::Event {
-                event: Event::Exit { container_id: "c1".into(), pid: 17, code: None, signal: Some(9) }
+                event: Event::Exit { container_id: "c1".into(), exec_id: None, pid: 17, code: None, signal: Some(9) }
             }
         );
         let m: Message = serde_json::from_str(&fixture_text("res-err")).expect("decode");
@@ -360,6 +469,18 @@ mod tests {
             serde_json::to_string(&list).expect("enc"),
             r#"{"containers":[{"containerId":"c1","pid":5,"status":"running"}]}"#
         );
+        let oom = Message::Event { event: Event::Oom { container_id: "c1".into() } };
+        assert_eq!(
+            String::from_utf8(encode_message(&oom).expect("enc")).expect("utf8"),
+            r#"{"kind":"event","event":{"type":"oom","containerId":"c1"}}"#
+        );
+        let ps = PsResult {
+            processes: vec![ProcessInfo { pid: 7, ppid: 1, uid: 0, cmd: "sleep 10".into() }],
+        };
+        assert_eq!(
+            serde_json::to_string(&ps).expect("enc"),
+            r#"{"processes":[{"pid":7,"ppid":1,"uid":0,"cmd":"sleep 10"}]}"#
+        );
         let empty = Message::Res(Response::from_result(3, Ok(serde_json::json!({}))));
         assert_eq!(
             String::from_utf8(encode_message(&empty).expect("enc")).expect("utf8"),
@@ -381,7 +502,34 @@ mod tests {
             (r#"{"kind":"req","id":1,"req":{"op":"shutdown"}}"#, Request::Shutdown),
             (
                 r#"{"kind":"req","id":1,"req":{"op":"signal","containerId":"x","signal":15}}"#,
-                Request::Signal { container_id: "x".into(), signal: 15, all: false },
+                Request::Signal { container_id: "x".into(), signal: 15, all: false, exec_id: None },
+            ),
+            (
+                r#"{"kind":"req","id":1,"req":{"op":"signal","containerId":"x","signal":15,"execId":"e"}}"#,
+                Request::Signal { container_id: "x".into(), signal: 15, all: false, exec_id: Some("e".into()) },
+            ),
+            (
+                r#"{"kind":"req","id":1,"req":{"op":"exec","containerId":"c","execId":"e","process":{"args":["sh"]},"stdio":{"stdin":1,"stdout":2,"stderr":null}}}"#,
+                Request::Exec {
+                    container_id: "c".into(),
+                    exec_id: "e".into(),
+                    process: serde_json::json!({"args":["sh"]}),
+                    stdio: StdioStreams { stdin: Some(1), stdout: Some(2), stderr: None },
+                },
+            ),
+            (
+                r#"{"kind":"req","id":1,"req":{"op":"resize","containerId":"c","rows":24,"cols":80}}"#,
+                Request::Resize { container_id: "c".into(), exec_id: None, rows: 24, cols: 80 },
+            ),
+            (
+                r#"{"kind":"req","id":1,"req":{"op":"resize","containerId":"c","execId":"e","rows":0,"cols":65535}}"#,
+                Request::Resize { container_id: "c".into(), exec_id: Some("e".into()), rows: 0, cols: 65535 },
+            ),
+            (r#"{"kind":"req","id":1,"req":{"op":"ps","containerId":"c"}}"#, Request::Ps { container_id: "c".into() }),
+            (r#"{"kind":"req","id":1,"req":{"op":"stats","containerId":"c"}}"#, Request::Stats { container_id: "c".into() }),
+            (
+                r#"{"kind":"req","id":1,"req":{"op":"update","containerId":"c","resources":{"pids":{"limit":5}}}}"#,
+                Request::Update { container_id: "c".into(), resources: serde_json::json!({"pids":{"limit":5}}) },
             ),
         ] {
             match decode_incoming(text.as_bytes()) {
@@ -395,6 +543,11 @@ mod tests {
             r#"{"kind":"req","id":9,"req":{"op":"start"}}"#,
             r#"{"kind":"req","id":9,"req":{"op":"signal","containerId":"c","signal":"KILL"}}"#,
             r#"{"kind":"req","id":9}"#,
+            r#"{"kind":"req","id":9,"req":{"op":"resize","containerId":"c","rows":65536,"cols":1}}"#,
+            r#"{"kind":"req","id":9,"req":{"op":"resize","containerId":"c","rows":-1,"cols":1}}"#,
+            r#"{"kind":"req","id":9,"req":{"op":"exec","containerId":"c","process":{},"stdio":{}}}"#,
+            r#"{"kind":"req","id":9,"req":{"op":"signal","containerId":"c","signal":1,"execId":7}}"#,
+            r#"{"kind":"req","id":9,"req":{"op":"update","containerId":"c"}}"#,
         ] {
             match decode_incoming(text.as_bytes()) {
                 Ok(Incoming::BadRequest { id: 9, error }) => {

@@ -216,6 +216,8 @@ impl OpenedStdio {
 pub enum InMsg {
     Data(Vec<u8>),
     Close,
+    /// The process has ended: close the pipe (or terminal), keep crediting what arrives.
+    Gone,
 }
 
 pub struct InStream {
@@ -243,6 +245,14 @@ impl InStream {
         }
     }
 
+    /// The process has ended: the writer lets go of its descriptor (bytes that still arrive
+    /// are discarded and credited, until the host's CLOSE or the end of the session).
+    pub fn process_gone(&self) {
+        if let Some(tx) = lock(&self.tx).as_ref() {
+            let _ = tx.send(InMsg::Gone);
+        }
+    }
+
     /// Called by the writer thread once `n` bytes reached the pipe (or were discarded because
     /// the process is gone): reopen the window first, then tell the host.
     fn credit(&self, n: usize) {
@@ -256,22 +266,22 @@ impl InStream {
     }
 }
 
-/// Writes host stdin bytes to the process's pipe, then grants CREDIT. Runs on its own thread
-/// so a process that does not read its stdin stalls only this stream.
+/// Writes host stdin bytes to the process's pipe (or terminal master), then grants CREDIT.
+/// Runs on its own thread so a process that does not read its stdin stalls only this stream.
 pub fn stdin_writer(stream: Arc<InStream>, rx: Receiver<InMsg>, pipe: OwnedFd) {
-    let mut file = std::fs::File::from(pipe);
-    let mut broken = false;
+    let mut file = Some(std::fs::File::from(pipe));
     for m in rx {
         match m {
             InMsg::Data(bytes) => {
-                if !broken {
-                    if let Err(e) = file.write_all(&bytes) {
+                if let Some(f) = file.as_mut() {
+                    if let Err(e) = f.write_all(&bytes) {
                         crate::debug!("stdin stream {}: {}; discarding further input", stream.id, e);
-                        broken = true;
+                        file = None;
                     }
                 }
                 stream.credit(bytes.len());
             }
+            InMsg::Gone => file = None,
             InMsg::Close => break,
         }
     }
@@ -402,10 +412,18 @@ impl OutStream {
     }
 }
 
-/// Relays a process's stdout/stderr pipe to the host within the credit window. Blocks only
-/// itself while out of credit. At EOF it sends CLOSE. If the exit handler gives up on it
-/// (CLOSE already sent), it stops reading and closes the pipe.
-pub fn output_pump(stream: Arc<OutStream>, pipe: OwnedFd) {
+/// What an output pump reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Pipe,
+    /// A terminal master: EIO means every holder of the slave side has closed it, i.e. EOF.
+    Terminal,
+}
+
+/// Relays a process's stdout/stderr pipe (or terminal master) to the host within the credit
+/// window. Blocks only itself while out of credit. At EOF it sends CLOSE. If the exit handler
+/// gives up on it (CLOSE already sent), it stops reading and closes the pipe.
+pub fn output_pump(stream: Arc<OutStream>, pipe: OwnedFd, source: Source) {
     let fd = pipe.as_raw_fd();
     let mut buf = vec![0u8; MAX_PAYLOAD];
     loop {
@@ -434,6 +452,10 @@ pub fn output_pump(stream: Arc<OutStream>, pipe: OwnedFd) {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if source == Source::Terminal && e.raw_os_error() == Some(libc::EIO) => {
+                stream.close();
+                break;
+            }
             Err(e) => {
                 crate::error!("stream {}: read: {}", stream.id, e);
                 stream.close();
@@ -445,4 +467,21 @@ pub fn output_pump(stream: Arc<OutStream>, pipe: OwnedFd) {
     drop(pipe);
     stream.set_finished();
     stream.session.remove_stream(stream.id);
+}
+
+/// Reads and drops a terminal's output when the host gave no stream for it, so the process
+/// never blocks writing to its terminal. Ends at EOF/EIO (the process and its children closed
+/// the terminal).
+pub fn discard_pump(master: OwnedFd) {
+    let mut buf = vec![0u8; 16384];
+    loop {
+        match sys::read_fd(master.as_raw_fd(), &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => {
+                let _ = sys::poll_one(master.as_raw_fd(), libc::POLLIN, Some(Duration::from_millis(200)));
+            }
+            Err(_) => break,
+        }
+    }
 }

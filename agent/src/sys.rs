@@ -339,6 +339,87 @@ pub fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Receives one descriptor sent with SCM_RIGHTS on a unix stream socket (how crun hands over
+/// a terminal's master with `--console-socket`). Waits at most `timeout` for the message.
+/// `Ok(None)`: the peer closed without sending a descriptor. Extra descriptors are closed.
+pub fn recv_fd(sock: RawFd, timeout: Duration) -> io::Result<Option<OwnedFd>> {
+    if poll_one(sock, libc::POLLIN, Some(timeout))? == 0 {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "no descriptor received in time"));
+    }
+    let mut data = [0u8; 256];
+    // Room for up to 8 descriptors; u64 elements keep the buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut libc::c_void, iov_len: data.len() };
+    // SAFETY: msghdr is plain data; all-zero (null pointers, zero lengths) is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    let n = loop {
+        // SAFETY: `msg` points at `iov` (valid for data.len() bytes) and at `control` (valid for
+        // msg_controllen bytes); all of them outlive the call.
+        let r = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        break r;
+    };
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    // SAFETY: recvmsg filled `msg`; CMSG_FIRSTHDR/CMSG_NXTHDR only walk the control buffer
+    // within msg_controllen, which the kernel set to the bytes it wrote.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: `cmsg` is non-null and points inside `control` (see above).
+        let hdr = unsafe { &*cmsg };
+        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_RIGHTS {
+            // SAFETY: CMSG_LEN(0) is a constant computation on an integer.
+            let header = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (hdr.cmsg_len as usize).saturating_sub(header) / std::mem::size_of::<libc::c_int>();
+            // SAFETY: for SCM_RIGHTS the data part holds `count` ints, inside `control`.
+            let data_ptr = unsafe { libc::CMSG_DATA(cmsg) } as *const libc::c_int;
+            for i in 0..count {
+                // SAFETY: i < count, within the data part; read_unaligned copes with alignment.
+                let fd = unsafe { std::ptr::read_unaligned(data_ptr.add(i)) };
+                if fd >= 0 {
+                    // SAFETY: the kernel installed this descriptor for us just now; we own it.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+        // SAFETY: as for CMSG_FIRSTHDR.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        crate::warn!("descriptor message was truncated ({} descriptors kept)", fds.len());
+    }
+    if fds.is_empty() && n == 0 {
+        return Ok(None);
+    }
+    // Keep the first; the rest are dropped (closed).
+    Ok(fds.into_iter().next())
+}
+
+/// TIOCSWINSZ: sets a terminal's window size (on the master, as runc/crun do).
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one `struct winsize` from the pointer, which is valid.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws as *const libc::winsize) })?;
+    Ok(())
+}
+
+/// TIOCGWINSZ: (rows, cols) of a terminal.
+pub fn get_winsize(fd: RawFd) -> io::Result<(u16, u16)> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, which is valid.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) })?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
