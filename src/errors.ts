@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'E_TIMEOUT', // a wait ran past its deadline
   'E_MONITOR', // the monitor process failed or is unreachable
   'E_CONFIG', // bad runtime configuration
+  'E_HOOK', // an OCI hook failed or timed out
   'E_INTERNAL',
 ] as const;
 

@@ -12,7 +12,12 @@ export type AgentRequest =
   | { op: 'ping' }
   | { op: 'create'; containerId: string; spec: unknown; stdio: StdioStreams }
   | { op: 'start'; containerId: string }
-  | { op: 'signal'; containerId: string; signal: number; all: boolean }
+  | { op: 'signal'; containerId: string; signal: number; all: boolean; execId?: string }
+  | { op: 'exec'; containerId: string; execId: string; process: unknown; stdio: StdioStreams }
+  | { op: 'resize'; containerId: string; execId?: string; rows: number; cols: number }
+  | { op: 'ps'; containerId: string }
+  | { op: 'update'; containerId: string; resources: unknown }
+  | { op: 'stats'; containerId: string }
   | { op: 'list' }
   | { op: 'shutdown' };
 
@@ -21,12 +26,41 @@ export type GuestContainerStatus = 'created' | 'running' | 'stopped';
 export interface ExitEvent {
   type: 'exit';
   containerId: string;
+  /** Present for an exec'd process, absent for the container's init. */
+  execId?: string;
   pid: number;
   code: number | null;
   signal: number | null;
 }
 
-export type AgentEvent = ExitEvent;
+export interface OomEvent {
+  type: 'oom';
+  containerId: string;
+}
+
+export type AgentEvent = ExitEvent | OomEvent;
+
+/** One process of a container, as `ps` reports it (guest pids). */
+export interface GuestProcess {
+  pid: number;
+  ppid: number;
+  uid: number;
+  cmd: string;
+}
+
+/** The cgroup v2 figures `stats` returns; null where the guest has no limit or no file. */
+export interface GuestStats {
+  cpuUsageUsec: number;
+  cpuUserUsec: number;
+  cpuSystemUsec: number;
+  memoryCurrent: number;
+  memoryMax: number | null;
+  memorySwapCurrent: number | null;
+  pidsCurrent: number;
+  pidsMax: number | null;
+  oomKills: number;
+  memoryStat: Record<string, number>;
+}
 
 export interface WireError {
   code: string;
@@ -111,7 +145,18 @@ export function decodeGuestMessage(payload: Buffer): GuestMessage {
       const code = optInt(ev['code'], 'exit code', 0, 255);
       const signal = optInt(ev['signal'], 'exit signal', 1, 64);
       if ((code === null) === (signal === null)) throw bad('exit event needs exactly one of code and signal');
-      return { kind: 'event', event: { type: 'exit', containerId, pid: u32(ev['pid'], 'pid'), code, signal } };
+      const event: ExitEvent = { type: 'exit', containerId, pid: u32(ev['pid'], 'pid'), code, signal };
+      if (ev['execId'] !== undefined && ev['execId'] !== null) {
+        const execId = str(ev['execId'], 'execId', 128);
+        if (!ID_RE.test(execId)) throw bad('exit event with an invalid execId');
+        event.execId = execId;
+      }
+      return { kind: 'event', event };
+    }
+    if (ev['type'] === 'oom') {
+      const containerId = str(ev['containerId'], 'containerId', 128);
+      if (!ID_RE.test(containerId)) throw bad('oom event with an invalid containerId');
+      return { kind: 'event', event: { type: 'oom', containerId } };
     }
     throw bad(`unknown event type ${JSON.stringify(ev['type'])}`);
   }
@@ -155,4 +200,47 @@ export function resultInt(ok: Record<string, unknown>, key: string, min: number,
   const v = ok[key];
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`result field ${key} missing or out of range`);
   return v;
+}
+
+const MAX_PROCESSES = 65536;
+const U53 = Number.MAX_SAFE_INTEGER;
+
+/** Decodes the result of `ps`: at most MAX_PROCESSES entries, every field checked. */
+export function decodePsResult(ok: Record<string, unknown>): GuestProcess[] {
+  const list = ok['processes'];
+  if (!Array.isArray(list) || list.length > MAX_PROCESSES) throw bad('ps result has no valid processes list');
+  return list.map((p: unknown) => {
+    if (!isRecord(p)) throw bad('ps entry is not an object');
+    return {
+      pid: resultInt(p, 'pid', 1, 0x7fffffff),
+      ppid: resultInt(p, 'ppid', 0, 0x7fffffff),
+      uid: resultInt(p, 'uid', 0, 0xffffffff),
+      cmd: str(p['cmd'], 'cmd'),
+    };
+  });
+}
+
+/** Decodes the result of `stats`: every counter a non-negative safe integer. */
+export function decodeStatsResult(ok: Record<string, unknown>): GuestStats {
+  const n = (k: string): number => resultInt(ok, k, 0, U53);
+  const opt = (k: string): number | null => (ok[k] === null || ok[k] === undefined ? null : n(k));
+  const raw = ok['memoryStat'];
+  const memoryStat: Record<string, number> = {};
+  if (isRecord(raw)) {
+    for (const [k, v] of Object.entries(raw).slice(0, 256)) {
+      if (/^[a-z0-9_]{1,64}$/.test(k) && typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= U53) memoryStat[k] = v;
+    }
+  }
+  return {
+    cpuUsageUsec: n('cpuUsageUsec'),
+    cpuUserUsec: n('cpuUserUsec'),
+    cpuSystemUsec: n('cpuSystemUsec'),
+    memoryCurrent: n('memoryCurrent'),
+    memoryMax: opt('memoryMax'),
+    memorySwapCurrent: opt('memorySwapCurrent'),
+    pidsCurrent: n('pidsCurrent'),
+    pidsMax: opt('pidsMax'),
+    oomKills: n('oomKills'),
+    memoryStat,
+  };
 }

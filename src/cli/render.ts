@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { GuestProcess } from '../channel/messages.js';
 import type { StateOutput } from '../runtime/runtime.js';
 import { packageRoot } from '../util/paths.js';
 
@@ -30,4 +31,12 @@ export function versionText(): string {
     // keep the placeholder
   }
   return `kata-runtime version ${version}\nspec: ${SPEC_VERSION}\nnode: ${process.version}\n`;
+}
+
+/** `ps`: runc prints a JSON array of pids, or a table; ours are the guest's pids (docs/cli-compat.md). */
+export function formatPs(procs: GuestProcess[], format: 'table' | 'json'): string {
+  if (format === 'json') return JSON.stringify(procs.map((p) => p.pid)) + '\n';
+  const rows = [['UID', 'PID', 'PPID', 'CMD']];
+  for (const p of procs) rows.push([String(p.uid), String(p.pid), String(p.ppid), p.cmd]);
+  return pad(rows, 6, 2);
 }

@@ -28,4 +28,24 @@ export const VERBS: Readonly<Record<string, VerbSurface>> = {
   delete: { value: [], bool: ['force'], short: { f: 'force' } },
   list: { value: ['format'], bool: ['quiet'], short: { f: 'format', q: 'quiet' } },
   version: { value: [], bool: [], short: {} },
+  exec: {
+    value: ['console-socket', 'cwd', 'env', 'user', 'additional-gids', 'process', 'pid-file', 'process-label', 'apparmor', 'cap', 'preserve-fds', 'cgroup'],
+    bool: ['tty', 'detach', 'no-new-privs', 'ignore-paused', 'no-subreaper'],
+    short: { e: 'env', t: 'tty', u: 'user', g: 'additional-gids', p: 'process', d: 'detach', c: 'cap' },
+  },
+  ps: { value: ['format'], bool: [], short: { f: 'format' } },
+  pause: { value: [], bool: [], short: {} },
+  resume: { value: [], bool: [], short: {} },
+  update: {
+    value: [
+      'resources', 'blkio-weight', 'cpu-period', 'cpu-quota', 'cpu-share', 'cpu-rt-period', 'cpu-rt-runtime', 'cpuset-cpus',
+      'cpuset-mems', 'kernel-memory', 'kernel-memory-tcp', 'memory', 'memory-reservation', 'memory-swap', 'pids-limit',
+      'l3-cache-schema', 'mem-bw-schema',
+    ],
+    bool: [],
+    short: { r: 'resources' },
+  },
+  events: { value: ['interval'], bool: ['stats'], short: {} },
+  features: { value: [], bool: [], short: {} },
+  spec: { value: ['bundle'], bool: ['rootless'], short: { b: 'bundle' } },
 };

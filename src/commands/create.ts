@@ -6,7 +6,7 @@ export default class Create extends RuntimeCommand {
   static override args = { id: Args.string({ required: true, description: 'container id' }) };
   static override flags = {
     bundle: Flags.string({ char: 'b', default: '.', description: 'path to the root of the bundle directory' }),
-    'console-socket': Flags.string({ description: 'unix socket to receive the pty master (not supported yet)' }),
+    'console-socket': Flags.string({ description: 'unix socket to receive the pty master of the container terminal' }),
     'pid-file': Flags.string({ default: '', description: 'file to write the process id to' }),
     'no-pivot': Flags.boolean({ default: false, description: 'accepted for compatibility' }),
     'no-new-keyring': Flags.boolean({ default: false, description: 'accepted for compatibility' }),

@@ -6,7 +6,7 @@ export default class Run extends RuntimeCommand {
   static override args = { id: Args.string({ required: true, description: 'container id' }) };
   static override flags = {
     bundle: Flags.string({ char: 'b', default: '.', description: 'path to the root of the bundle directory' }),
-    'console-socket': Flags.string({ description: 'unix socket to receive the pty master (not supported yet)' }),
+    'console-socket': Flags.string({ description: 'unix socket to receive the pty master of the container terminal' }),
     'pid-file': Flags.string({ default: '', description: 'file to write the process id to' }),
     detach: Flags.boolean({ char: 'd', default: false, description: 'detach from the container\'s process' }),
     keep: Flags.boolean({ default: false, description: 'do not delete the container after it exits' }),

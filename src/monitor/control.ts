@@ -1,18 +1,41 @@
 import net from 'node:net';
 import { ERROR_CODES, KataError, type ErrorCode } from '../errors.js';
 
-/** Requests the CLI sends to a container's monitor over <state>/monitor.sock (one per connection). */
+/**
+ * Requests the CLI sends to a container's monitor over <state>/monitor.sock. Each connection
+ * carries one request line and gets one response line. `exec` and `events` then keep the
+ * connection: exec switches to frames (src/monitor/exec-wire.ts), events to one JSON line per event.
+ */
 export type ControlRequest =
   | { op: 'start' }
   | { op: 'kill'; signal: number; all: boolean }
-  | { op: 'destroy' };
+  | { op: 'destroy' }
+  | { op: 'pause' }
+  | { op: 'resume' }
+  | { op: 'ps' }
+  | { op: 'stats' }
+  | { op: 'update'; resources: Record<string, unknown> }
+  | { op: 'exec'; execId: string; process: Record<string, unknown>; consoleSocket?: string }
+  | { op: 'events' };
 
-export type ControlResponse = { ok: true } | { ok: false; code: ErrorCode; message: string };
+export type ControlResponse = { ok: true; result: Record<string, unknown> } | { ok: false; code: ErrorCode; message: string };
 
-const MAX_LINE = 1 << 16;
+/** What a handler returns: a result, and for streaming ops what to do with the connection next. */
+export interface ControlReply {
+  result?: Record<string, unknown>;
+  /** Takes over the connection after the response line; `rest` holds bytes already read past it. */
+  attach?: (sock: net.Socket, rest: Buffer) => void;
+}
+
+const MAX_LINE = 1 << 20;
+const ID_RE = /^[A-Za-z0-9_.+-]{1,128}$/;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function badRequest(what: string): KataError {
+  return new KataError('E_INVALID_ARGUMENT', `bad control request: ${what}`);
 }
 
 export function decodeControlRequest(line: string): ControlRequest {
@@ -20,20 +43,39 @@ export function decodeControlRequest(line: string): ControlRequest {
   try {
     v = JSON.parse(line);
   } catch {
-    throw new KataError('E_INVALID_ARGUMENT', 'bad control request');
+    throw badRequest('not JSON');
   }
-  if (!isRecord(v)) throw new KataError('E_INVALID_ARGUMENT', 'bad control request');
+  if (!isRecord(v)) throw badRequest('not an object');
   switch (v['op']) {
     case 'start':
     case 'destroy':
+    case 'pause':
+    case 'resume':
+    case 'ps':
+    case 'stats':
+    case 'events':
       return { op: v['op'] };
     case 'kill': {
       const s = v['signal'];
-      if (typeof s !== 'number' || !Number.isInteger(s) || s < 1 || s > 64) throw new KataError('E_INVALID_ARGUMENT', 'bad signal');
+      if (typeof s !== 'number' || !Number.isInteger(s) || s < 1 || s > 64) throw badRequest('bad signal');
       return { op: 'kill', signal: s, all: v['all'] === true };
     }
+    case 'update': {
+      const r = v['resources'];
+      if (!isRecord(r)) throw badRequest('resources is not an object');
+      return { op: 'update', resources: r };
+    }
+    case 'exec': {
+      const execId = v['execId'];
+      const proc = v['process'];
+      const cs = v['consoleSocket'];
+      if (typeof execId !== 'string' || !ID_RE.test(execId)) throw badRequest('bad exec id');
+      if (!isRecord(proc)) throw badRequest('process is not an object');
+      if (cs !== undefined && typeof cs !== 'string') throw badRequest('bad console socket');
+      return { op: 'exec', execId, process: proc, ...(cs === undefined ? {} : { consoleSocket: cs }) };
+    }
     default:
-      throw new KataError('E_INVALID_ARGUMENT', 'unknown control op');
+      throw badRequest('unknown op');
   }
 }
 
@@ -44,7 +86,7 @@ function decodeResponse(line: string): ControlResponse {
   } catch {
     throw new KataError('E_MONITOR', 'bad answer from the monitor');
   }
-  if (isRecord(v) && v['ok'] === true) return { ok: true };
+  if (isRecord(v) && v['ok'] === true) return { ok: true, result: isRecord(v['result']) ? v['result'] : {} };
   if (isRecord(v) && v['ok'] === false && typeof v['message'] === 'string') {
     const code = (ERROR_CODES as readonly unknown[]).includes(v['code']) ? (v['code'] as ErrorCode) : 'E_MONITOR';
     return { ok: false, code, message: v['message'] };
@@ -52,37 +94,51 @@ function decodeResponse(line: string): ControlResponse {
   throw new KataError('E_MONITOR', 'bad answer from the monitor');
 }
 
-function readLine(sock: net.Socket, onLine: (line: string) => void, onFail: (e: Error) => void): void {
-  let buf = '';
-  sock.setEncoding('utf8');
-  sock.on('data', (d: string) => {
-    buf += d;
-    const nl = buf.indexOf('\n');
+/**
+ * Reads one newline-terminated line, then pauses the socket and hands over the line and any bytes
+ * that came after it (the socket is left paused, with no data listener, for the next reader).
+ */
+function readLine(sock: net.Socket, onLine: (line: string, rest: Buffer) => void, onFail: (e: Error) => void): void {
+  let buf = Buffer.alloc(0);
+  const onData = (d: Buffer): void => {
+    buf = Buffer.concat([buf, d]);
+    const nl = buf.indexOf(0x0a);
     if (nl >= 0) {
-      sock.removeAllListeners('data');
-      onLine(buf.slice(0, nl));
+      sock.pause();
+      sock.removeListener('data', onData);
+      onLine(buf.subarray(0, nl).toString('utf8'), buf.subarray(nl + 1));
     } else if (buf.length > MAX_LINE) {
+      sock.removeListener('data', onData);
       sock.destroy();
       onFail(new KataError('E_MONITOR', 'oversized control message'));
     }
-  });
+  };
+  sock.on('data', onData);
 }
 
-/** The monitor's side: each connection carries one request line and gets one response line. */
-export function serveControl(socketPath: string, handle: (req: ControlRequest) => Promise<void>): Promise<net.Server> {
+/** The monitor's side. */
+export function serveControl(socketPath: string, handle: (req: ControlRequest) => Promise<ControlReply>): Promise<net.Server> {
   const server = net.createServer((sock) => {
     sock.on('error', () => undefined);
     readLine(
       sock,
-      (line) => {
-        let p: Promise<void>;
+      (line, rest) => {
+        let p: Promise<ControlReply>;
         try {
           p = handle(decodeControlRequest(line));
         } catch (e) {
           p = Promise.reject(e);
         }
         p.then(
-          () => sock.end(JSON.stringify({ ok: true }) + '\n'),
+          (reply) => {
+            const text = JSON.stringify({ ok: true, ...(reply.result === undefined ? {} : { result: reply.result }) }) + '\n';
+            if (reply.attach === undefined) {
+              sock.end(text);
+              return;
+            }
+            sock.write(text);
+            reply.attach(sock, rest);
+          },
           (e: unknown) => {
             const k = e instanceof KataError ? e : new KataError('E_INTERNAL', String(e));
             sock.end(JSON.stringify({ ok: false, code: k.code, message: k.oneLine() }) + '\n');
@@ -101,26 +157,47 @@ export function serveControl(socketPath: string, handle: (req: ControlRequest) =
   });
 }
 
-/** The CLI's side. `socketPath` is relative to the process's cwd (see runtime/runtime.ts). */
-export function callMonitor(socketPath: string, req: ControlRequest, timeoutMs = 60000): Promise<void> {
+export interface OpenCall {
+  result: Record<string, unknown>;
+  /** The connection, paused, for the streaming part of `exec` / `events`. */
+  sock: net.Socket;
+  rest: Buffer;
+}
+
+/**
+ * The CLI's side of a streaming call: sends the request, waits for the response line and returns
+ * the connection. `socketPath` is relative to the process's cwd (see runtime/runtime.ts).
+ */
+export function openMonitor(socketPath: string, req: ControlRequest, timeoutMs = 60000): Promise<OpenCall> {
   return new Promise((resolve, reject) => {
     const sock = net.createConnection(socketPath);
+    let settled = false;
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new KataError('E_TIMEOUT', `the container's monitor did not answer ${req.op} within ${timeoutMs} ms`));
+      done(new KataError('E_TIMEOUT', `the container's monitor did not answer ${req.op} within ${timeoutMs} ms`));
     }, timeoutMs);
-    const done = (e?: Error): void => {
+    function done(e: Error | undefined, ok?: OpenCall): void {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      if (e) reject(e);
-      else resolve();
-    };
-    sock.on('error', (e) => done(new KataError('E_MONITOR', `cannot reach the container's monitor: ${e.message}`)));
+      sock.removeListener('error', onError);
+      sock.removeListener('end', onEnd);
+      if (e !== undefined) {
+        sock.destroy();
+        reject(e);
+      } else if (ok !== undefined) {
+        sock.on('error', () => undefined); // the streaming reader sees the close
+        resolve(ok);
+      }
+    }
+    const onError = (e: Error): void => done(new KataError('E_MONITOR', `cannot reach the container's monitor: ${e.message}`));
+    const onEnd = (): void => done(new KataError('E_MONITOR', "the container's monitor closed the connection without answering"));
+    sock.on('error', onError);
+    sock.on('end', onEnd);
     sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
-    sock.on('end', () => done(new KataError('E_MONITOR', 'the container\'s monitor closed the connection without answering')));
     readLine(
       sock,
-      (line) => {
-        sock.destroy();
+      (line, rest) => {
         let r: ControlResponse;
         try {
           r = decodeResponse(line);
@@ -128,9 +205,17 @@ export function callMonitor(socketPath: string, req: ControlRequest, timeoutMs =
           done(e instanceof Error ? e : new Error(String(e)));
           return;
         }
-        done(r.ok ? undefined : new KataError(r.code, r.message));
+        if (!r.ok) done(new KataError(r.code, r.message));
+        else done(undefined, { result: r.result, sock, rest });
       },
-      done,
+      (e) => done(e),
     );
   });
+}
+
+/** The CLI's side of a plain call: one request, one result. */
+export async function callMonitor(socketPath: string, req: ControlRequest, timeoutMs = 60000): Promise<Record<string, unknown>> {
+  const { result, sock } = await openMonitor(socketPath, req, timeoutMs);
+  sock.destroy();
+  return result;
 }

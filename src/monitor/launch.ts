@@ -1,5 +1,6 @@
 import { KataError } from '../errors.js';
 import type { RuntimeConfig } from '../config.js';
+import type { ShareBind } from '../oci/translate.js';
 
 /** What `create` hands the monitor (written to <state>/launch.json before the monitor starts). */
 export interface Launch {
@@ -9,6 +10,14 @@ export interface Launch {
   /** The spec as the guest will run it (toGuestSpec). */
   guestSpec: unknown;
   config: RuntimeConfig;
+  /** Bind mounts' host sources, bound into the share next to the rootfs. */
+  binds: ShareBind[];
+  /**
+   * For a container with a terminal: the caller's --console-socket (absolute), which gets the
+   * master of a host pty; without one (foreground `run -t`) the monitor's own fds 0/1 are the
+   * caller's terminal.
+   */
+  consoleSocket?: string;
 }
 
 /** The one line the monitor writes to its ready pipe (fd 3). */

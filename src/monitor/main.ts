@@ -19,11 +19,14 @@ import { assertTransition, type Status } from '../runtime/status.js';
 import { rfc3339 } from '../util/log.js';
 import type { Supervised } from '../util/child.js';
 import { sleep } from '../util/fsx.js';
+import { exitLike } from '../util/exit.js';
 import { chooseAccelerator, probeHost, tscKhz } from '../vm/accel.js';
 import type { RunningVm } from '../vm/hypervisor.js';
 import { QemuHypervisor } from '../vm/qemu.js';
 import { startVirtiofsd } from '../vm/virtiofsd.js';
-import { serveControl, type ControlRequest } from './control.js';
+import { decodePsResult, decodeStatsResult, type OomEvent } from '../channel/messages.js';
+import { serveControl, type ControlReply, type ControlRequest } from './control.js';
+import { consoleSize, ExecSession, ptyForConsoleSocket, TerminalRelay } from './exec.js';
 import { decodeLaunch, type ReadyReport } from './launch.js';
 import { FdSink, pumpFd } from './stdio.js';
 
@@ -41,6 +44,10 @@ class Monitor {
   private readonly abort = new AbortController();
   private finishing = false;
   private readonly launch;
+  private readonly execs = new Map<string, ExecSession>();
+  private readonly subscribers = new Set<net.Socket>();
+  private terminal: TerminalRelay | undefined;
+  private pumpStdin: (() => void) | undefined;
 
   constructor(private readonly dir: string) {
     this.files = filesFor(dir);
@@ -112,7 +119,7 @@ class Monitor {
     const accel = chooseAccelerator(probe, cfg.accel);
     if (accel.warning) this.log('warning', accel.warning);
     this.virtiofsd = await startVirtiofsd(
-      { binary: cfg.virtiofsdPath, workDir: this.dir, sharedDir: this.files.sharedDir, socket: this.files.sockets.virtiofsd, log: this.files.virtiofsdLog, binds: [[this.launch.rootfs, 'rootfs']] },
+      { binary: cfg.virtiofsdPath, workDir: this.dir, sharedDir: this.files.sharedDir, socket: this.files.sockets.virtiofsd, log: this.files.virtiofsdLog, binds: [{ host: this.launch.rootfs, name: 'rootfs', kind: 'dir' }, ...this.launch.binds] },
       this.abort.signal,
     );
     this.log('info', `virtiofsd pid ${this.virtiofsd.pid}`);
@@ -167,7 +174,10 @@ class Monitor {
     const conn = new AgentConnection(io, {
       helloTimeoutMs: cfg.agentTimeoutSec * 1000,
       onEvent: (ev) => {
-        if (ev.type === 'exit' && ev.containerId === this.launch.id) void this.onExit(ev);
+        if (ev.containerId !== this.launch.id) return;
+        if (ev.type === 'oom') this.onOom(ev);
+        else if (ev.execId !== undefined) void this.execs.get(ev.execId)?.onExit(ev);
+        else void this.onExit(ev);
       },
       onFailure: (e) => this.fatal(e),
     });
@@ -175,15 +185,30 @@ class Monitor {
     await this.explained(Promise.race([conn.handshake(), this.vmDeath()]));
     this.log('info', 'agent handshake done');
 
-    const stdout = conn.openInbound(new FdSink(1));
-    const stderr = conn.openInbound(new FdSink(2));
-    const stdin = conn.openOutbound();
+    let stdio: { stdin: number | null; stdout: number | null; stderr: number | null };
+    const proc = (this.launch.guestSpec as { process?: { terminal?: boolean; consoleSize?: unknown } }).process;
+    if (proc?.terminal === true) {
+      const resize = (rows: number, cols: number): Promise<unknown> => conn.request({ op: 'resize', containerId: this.launch.id, rows, cols });
+      const cs = this.launch.consoleSocket;
+      if (cs === undefined) {
+        this.terminal = new TerminalRelay(conn, 0, 1, resize, false);
+      } else {
+        const slave = ptyForConsoleSocket(cs, consoleSize(proc.consoleSize));
+        this.terminal = new TerminalRelay(conn, slave, slave, resize, true);
+      }
+      stdio = { stdin: this.terminal.stdin, stdout: this.terminal.stdout, stderr: null };
+    } else {
+      const stdin = conn.openOutbound();
+      stdio = { stdin, stdout: conn.openInbound(new FdSink(1)), stderr: conn.openInbound(new FdSink(2)) };
+      this.pumpStdin = () => void pumpFd(0, (b) => conn.write(stdin, b), this.abort.signal).then(() => conn.closeStream(stdin));
+    }
     const ok = await this.explained(Promise.race([
-      conn.request({ op: 'create', containerId: this.launch.id, spec: this.launch.guestSpec, stdio: { stdin, stdout, stderr } }, 120000),
+      conn.request({ op: 'create', containerId: this.launch.id, spec: this.launch.guestSpec, stdio }, 120000),
       this.vmDeath(),
     ]));
     const pid = resultInt(ok, 'pid', 1, 0x7fffffff);
-    void pumpFd(0, (b) => conn.write(stdin, b), this.abort.signal).then(() => conn.closeStream(stdin));
+    if (this.terminal !== undefined) this.terminal.run();
+    else this.pumpStdin?.();
     return pid;
   }
 
@@ -219,25 +244,82 @@ class Monitor {
     this.store.write(this.rec);
   }
 
-  private async onControl(req: ControlRequest): Promise<void> {
+  private async onControl(req: ControlRequest): Promise<ControlReply> {
     const conn = this.conn;
-    if (conn === undefined || this.finishing) throw new KataError('E_BAD_STATE', `container ${this.rec.id} is stopped`);
+    const vm = this.vm;
+    if (conn === undefined || vm === undefined || this.finishing) throw new KataError('E_BAD_STATE', `container ${this.rec.id} is stopped`);
+    const id = this.rec.id;
+    const paused = this.rec.status === 'paused';
+    const notPaused = (): void => {
+      if (paused) throw new KataError('E_BAD_STATE', `container ${id} is paused`);
+    };
     switch (req.op) {
       case 'start':
         if (this.rec.status !== 'created') throw new KataError('E_BAD_STATE', `cannot start a container that is ${this.rec.status}`);
-        await conn.request({ op: 'start', containerId: this.rec.id });
+        await conn.request({ op: 'start', containerId: id });
         this.setStatus('running');
         this.log('info', 'container started');
-        return;
+        return {};
       case 'kill':
-        if (this.rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'container not running');
-        await conn.request({ op: 'signal', containerId: this.rec.id, signal: req.signal, all: req.all });
-        return;
+        if (paused) {
+          // The guest is frozen and cannot answer. SIGKILL ends the VM at once; any other signal is
+          // queued and delivered on resume, as the kernel does for a frozen cgroup.
+          if (req.signal === 9) setImmediate(() => void this.finish({ code: null, signal: 9 }, 'killed while paused'));
+          else void conn.request({ op: 'signal', containerId: id, signal: req.signal, all: req.all }, 24 * 3600 * 1000).catch(() => undefined);
+          return {};
+        }
+        await conn.request({ op: 'signal', containerId: id, signal: req.signal, all: req.all });
+        return {};
       case 'destroy':
         this.log('info', 'destroy requested');
         setImmediate(() => void this.finish({ code: null, signal: 9 }, 'destroyed'));
-        return;
+        return {};
+      case 'pause':
+        if (this.rec.status !== 'running') throw new KataError('E_BAD_STATE', `container ${id} is not running`);
+        await vm.pause();
+        this.setStatus('paused');
+        this.log('info', 'VM paused');
+        return {};
+      case 'resume':
+        if (!paused) throw new KataError('E_BAD_STATE', `container ${id} is not paused`);
+        await vm.resume();
+        this.setStatus('running');
+        this.log('info', 'VM resumed');
+        return {};
+      case 'ps':
+        notPaused();
+        return { result: { processes: decodePsResult(await conn.request({ op: 'ps', containerId: id })) } };
+      case 'stats':
+        notPaused();
+        return { result: { stats: decodeStatsResult(await conn.request({ op: 'stats', containerId: id })) } };
+      case 'update':
+        notPaused();
+        await conn.request({ op: 'update', containerId: id, resources: req.resources });
+        return {};
+      case 'events':
+        return { attach: (sock) => this.subscribe(sock) };
+      case 'exec': {
+        notPaused();
+        if (this.execs.has(req.execId)) throw new KataError('E_EXISTS', `exec id ${req.execId} is in use`);
+        const session = new ExecSession(conn, id, req, (l, m) => this.log(l, m));
+        this.execs.set(req.execId, session);
+        void session.done.then(() => this.execs.delete(req.execId));
+        const pid = await session.begin();
+        return { result: { pid }, attach: (sock, rest) => session.attach(sock, rest) };
+      }
     }
+  }
+
+  /** `events`: one JSON line per event until the container stops. */
+  private subscribe(sock: net.Socket): void {
+    this.subscribers.add(sock);
+    sock.on('close', () => this.subscribers.delete(sock));
+    sock.resume(); // nothing is expected from the CLI; reading notices its close
+  }
+
+  private onOom(ev: OomEvent): void {
+    this.log('warning', 'the guest killed a process of the container: out of memory');
+    for (const s of this.subscribers) s.write(JSON.stringify({ type: 'oom' }) + '\n');
   }
 
   private forwardSignal(s: NodeJS.Signals): void {
@@ -269,6 +351,9 @@ class Monitor {
   private async teardown(): Promise<void> {
     this.finishing = true;
     this.abort.abort();
+    for (const x of this.execs.values()) x.abort();
+    this.terminal?.stop();
+    for (const s of this.subscribers) s.end();
     this.conn?.close();
     this.server?.close();
     await Promise.allSettled([this.vm?.kill(), this.virtiofsd?.kill()]);
@@ -286,7 +371,7 @@ class Monitor {
       this.log('error', `cannot record the exit: ${String(e)}`);
     }
     this.log('info', `monitor exiting (${why})`);
-    exitLike(status);
+    exitLike(status, FORWARDED_SIGNALS);
   }
 }
 
@@ -297,26 +382,6 @@ function lastConsoleLine(file: string): string {
   } catch {
     return '';
   }
-}
-
-/** Exits with the code, or dies by the same signal so that waitpid() in the caller sees it. */
-function exitLike(status: ExitStatus): never {
-  if (status.signal !== null) {
-    const sig = status.signal;
-    for (const s of FORWARDED_SIGNALS) process.removeAllListeners(s);
-    try {
-      process.kill(process.pid, sig);
-    } catch {
-      // fall through to the exit code
-    }
-    // Signals the process cannot die from (ignored by default) end as 128+N, as a shell reports it.
-    const t = Date.now();
-    while (Date.now() - t < 200) {
-      // give the kernel a moment to deliver it
-    }
-    process.exit(128 + sig);
-  }
-  process.exit(status.code ?? 0);
 }
 
 async function main(): Promise<void> {

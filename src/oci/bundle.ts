@@ -90,15 +90,6 @@ export function semanticErrors(spec: Spec): string[] {
 
 /** Valid configs that this version cannot run faithfully: refused rather than half-honoured. */
 function unsupported(spec: Spec): void {
-  if (spec.process?.terminal === true) {
-    throw new KataError('E_UNSUPPORTED', 'process.terminal: terminals are not supported yet (use a config with "terminal": false)');
-  }
-  (spec.mounts ?? []).forEach((m, i) => {
-    const opts = m.options ?? [];
-    if (m.type === 'bind' || opts.includes('bind') || opts.includes('rbind')) {
-      throw new KataError('E_UNSUPPORTED', `mounts.${i} (${m.destination}): bind mounts of host paths are not supported yet`);
-    }
-  });
   (spec.linux?.namespaces ?? []).forEach((ns, i) => {
     if (ns.path !== undefined && ns.type !== 'network') {
       throw new KataError('E_UNSUPPORTED', `linux.namespaces.${i}: joining the host's ${ns.type} namespace ${ns.path} is not possible from a VM`);

@@ -1,21 +1,58 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { KataError, errnoCode } from '../errors.js';
 import type { Spec } from './spec.js';
 
 /** Where the agent mounts the virtio-fs share, and where the container's rootfs appears in it. */
 export const GUEST_SHARED_DIR = '/run/kata/shared';
 export const GUEST_ROOTFS = `${GUEST_SHARED_DIR}/rootfs`;
 
+/** A host path made visible in the share: bound (inside virtiofsd's namespace) at shared/<name>. */
+export interface ShareBind {
+  host: string;
+  name: string;
+  kind: 'dir' | 'file';
+}
+
+export interface GuestPlan {
+  spec: Spec;
+  /** Bind mounts' sources, to be bound into the share (the rootfs is not among them). */
+  binds: ShareBind[];
+}
+
+export function isBindMount(m: { type?: string; options?: string[] }): boolean {
+  const opts = m.options ?? [];
+  return m.type === 'bind' || opts.includes('bind') || opts.includes('rbind');
+}
+
 /**
  * The spec the guest's crun runs: the host's, with host-only parts replaced. Host paths never reach
- * the guest: the rootfs is the shared one, namespace paths (host objects) become new namespaces,
- * the cgroup path is the guest's own, hooks stay on the host.
+ * the guest: the rootfs is the shared one, each bind mount's source becomes its copy in the share
+ * (read-only and other options stay, crun applies them in the guest), namespace paths (host
+ * objects) become new namespaces, the cgroup path is the guest's own, hooks stay on the host.
  */
-export function toGuestSpec(spec: Spec, id: string): Spec {
+export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPlan {
   const copy = structuredClone(spec);
   copy.root = { path: GUEST_ROOTFS, ...(spec.root?.readonly === undefined ? {} : { readonly: spec.root.readonly }) };
   delete copy.hooks;
+  const binds: ShareBind[] = [];
+  copy.mounts = (copy.mounts ?? []).map((m, i) => {
+    if (!isBindMount(m)) return m;
+    const host = path.resolve(bundleDir, m.source ?? '');
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(host);
+    } catch (e) {
+      const why = errnoCode(e) === 'ENOENT' ? 'no such file or directory' : String(e);
+      throw new KataError('E_INVALID_BUNDLE', `mounts.${i}: bind source ${host}: ${why}`);
+    }
+    const name = `mounts/${i}`;
+    binds.push({ host, name, kind: st.isDirectory() ? 'dir' : 'file' });
+    return { ...m, source: `${GUEST_SHARED_DIR}/${name}` };
+  });
   if (copy.linux) {
     copy.linux.cgroupsPath = `/kata/${id}`;
     if (copy.linux.namespaces) copy.linux.namespaces = copy.linux.namespaces.map((ns) => ({ type: ns.type }));
   }
-  return copy;
+  return { spec: copy, binds };
 }

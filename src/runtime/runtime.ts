@@ -5,10 +5,19 @@ import type { Readable } from 'node:stream';
 import { loadConfig, type RuntimeConfig } from '../config.js';
 import { KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
-import { toGuestSpec } from '../oci/translate.js';
-import { callMonitor, type ControlRequest } from '../monitor/control.js';
+import { hostHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
+import { toGuestPlan } from '../oci/translate.js';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import tty from 'node:tty';
+import type { GuestProcess, GuestStats } from '../channel/messages.js';
+import { decodePsResult, decodeStatsResult } from '../channel/messages.js';
+import { callMonitor, openMonitor, type ControlRequest } from '../monitor/control.js';
+import type { ExecHelperRequest } from '../monitor/exec-helper.js';
+import { makeRaw } from '../util/tty.js';
+import { buildExecProcess, exitCodeOf, relayExec, type ExecFlags } from './exec.js';
 import type { Launch, ReadyReport } from '../monitor/launch.js';
-import { sleep, writeFileAtomic } from '../util/fsx.js';
+import { readFileIfExists, sleep, writeFileAtomic } from '../util/fsx.js';
 import { rfc3339Nano, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
 import { isAlive } from '../util/proc.js';
@@ -18,6 +27,17 @@ import { filesFor, StateStore, type ContainerRecord } from './store.js';
 export interface CreateOptions {
   id: string;
   bundle: string;
+  pidFile?: string | undefined;
+  consoleSocket?: string | undefined;
+  preserveFds?: number | undefined;
+  /** false for a foreground `run`, whose terminal is the caller's own. */
+  detachedTerminal?: boolean;
+}
+
+export interface ExecOptions {
+  id: string;
+  flags: ExecFlags;
+  detach: boolean;
   pidFile?: string | undefined;
   consoleSocket?: string | undefined;
   preserveFds?: number | undefined;
@@ -46,6 +66,8 @@ export interface StateOutput {
 export interface Created {
   monitor: ChildProcess;
   pid: number;
+  /** The caller's own terminal is the container's (foreground `run -t`). */
+  usesCallerTerminal: boolean;
 }
 
 /** The runtime library: every command is one call here. */
@@ -63,9 +85,19 @@ export class Runtime {
   /** Validates the bundle, starts the monitor (which boots the VM and creates the container), writes the pid file. */
   async create(opts: CreateOptions): Promise<Created> {
     validateId(opts.id);
-    if (opts.consoleSocket !== undefined) throw new KataError('E_UNSUPPORTED', '--console-socket: terminals are not supported yet');
     if ((opts.preserveFds ?? 0) !== 0) throw new KataError('E_UNSUPPORTED', '--preserve-fds: passing extra fds into a VM is not supported');
     const bundle = loadBundle(opts.bundle);
+    const consoleSocket = opts.consoleSocket === undefined || opts.consoleSocket === '' ? undefined : path.resolve(opts.consoleSocket);
+    const terminal = bundle.spec.process?.terminal === true;
+    // runc's rules: a detached container with a terminal needs a console socket, and a console
+    // socket needs a terminal.
+    if (terminal && consoleSocket === undefined && opts.detachedTerminal !== false) {
+      throw new KataError('E_INVALID_ARGUMENT', 'cannot allocate tty if kata-runtime will detach without setting console socket');
+    }
+    if (!terminal && consoleSocket !== undefined) {
+      throw new KataError('E_INVALID_ARGUMENT', 'cannot use console socket if kata-runtime will not detach or allocate tty');
+    }
+    const plan = toGuestPlan(bundle.spec, opts.id, bundle.dir);
     const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
     const files = this.store.createDir(opts.id);
     let monitor: ChildProcess | undefined;
@@ -90,19 +122,39 @@ export class Runtime {
         virtiofsdStartTime: '',
       };
       this.store.write(rec);
-      const launch: Launch = { id: opts.id, bundle: bundle.dir, rootfs: bundle.rootfs, guestSpec: toGuestSpec(bundle.spec, opts.id), config: this.config };
+      const launch: Launch = {
+        id: opts.id,
+        bundle: bundle.dir,
+        rootfs: bundle.rootfs,
+        guestSpec: plan.spec,
+        binds: plan.binds,
+        config: this.config,
+        ...(consoleSocket === undefined ? {} : { consoleSocket }),
+      };
       writeFileAtomic(files.launch, JSON.stringify(launch));
       monitor = spawn(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'monitor', 'main.js'), files.dir], {
         cwd: files.dir,
         detached: true,
         stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
-        env: { ...process.env, UV_THREADPOOL_SIZE: '8' },
+        env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
       });
+      const hooks = hostHooks(bundle.spec);
+      writeFileAtomic(files.hooks, JSON.stringify(hooks));
       const report = await readReady(monitor, (this.config.agentTimeoutSec + 90) * 1000);
       if (!report.ok) throw new KataError(isCode(report.code) ? report.code : 'E_VM', report.message);
+      // The container exists (created in the guest, its process waiting): the spec's createRuntime
+      // and prestart hooks run now, on the host, before create returns.
+      const hookState: HookState = { ...this.hookState(rec, report.pid), status: 'creating' };
+      try {
+        await runHooks('createRuntime', hooks, hookState);
+        await runHooks('prestart', hooks, hookState);
+      } catch (e) {
+        await this.runHooksWarn('poststop', hooks, { ...hookState, status: 'stopped', pid: 0 });
+        throw e;
+      }
       if (pidFile !== undefined) writeFileAtomic(pidFile, String(report.pid), 0o644);
       this.log.debug(`created ${opts.id}: monitor pid ${report.pid}`);
-      return { monitor, pid: report.pid };
+      return { monitor, pid: report.pid, usesCallerTerminal: terminal && consoleSocket === undefined };
     } catch (e) {
       const err = toKataError(e);
       const cleanup: Error[] = [];
@@ -127,7 +179,16 @@ export class Runtime {
    * (unless --keep) and return its status as an exit code (128+N for a signal).
    */
   async run(opts: RunOptions): Promise<number> {
-    const created = await this.create(opts);
+    const created = await this.create({ ...opts, detachedTerminal: opts.detach });
+    const restore = created.usesCallerTerminal ? makeRaw() : (): void => undefined;
+    try {
+      return await this.runCreated(opts, created);
+    } finally {
+      restore();
+    }
+  }
+
+  private async runCreated(opts: RunOptions, created: Created): Promise<number> {
     try {
       await this.start(opts.id);
     } catch (e) {
@@ -156,6 +217,8 @@ export class Runtime {
       const rec = this.store.load(id);
       if (rec.status !== 'created') throw new KataError('E_BAD_STATE', `cannot start a container that is ${rec.status}`);
       await this.call(rec, { op: 'start' });
+      // poststart: a failure is a warning, and the container keeps running (runtime-spec).
+      await this.runHooksWarn('poststart', this.hooksOf(id), { ...this.hookState(rec, rec.monitorPid), status: 'running' });
     });
   }
 
@@ -216,15 +279,188 @@ export class Runtime {
       rec.qemuStartTime === '' ? undefined : stopProcess(rec.qemuPid, rec.qemuStartTime, 5000),
       rec.virtiofsdStartTime === '' ? undefined : stopProcess(rec.virtiofsdPid, rec.virtiofsdStartTime, 5000),
     ]);
+    const hooks = this.hooksOf(id);
     this.store.remove(id);
+    await this.runHooksWarn('poststop', hooks, { ...this.hookState(rec, 0), status: 'stopped' });
   }
 
-  private async call(rec: ContainerRecord, req: ControlRequest, timeoutMs?: number): Promise<void> {
+  private hookState(rec: ContainerRecord, pid: number): HookState {
+    return {
+      ociVersion: rec.ociVersion,
+      id: rec.id,
+      status: rec.status,
+      pid,
+      bundle: rec.bundle,
+      ...(Object.keys(rec.annotations).length > 0 ? { annotations: rec.annotations } : {}),
+    };
+  }
+
+  /** The host hooks saved at create; a damaged file means none (it is ours, written atomically). */
+  private hooksOf(id: string): HostHooks {
+    try {
+      const text = readFileIfExists(filesFor(this.store.dirFor(id)).hooks);
+      return text === undefined ? {} : (JSON.parse(text) as HostHooks);
+    } catch {
+      return {};
+    }
+  }
+
+  /** poststart and poststop failures are logged as warnings; the lifecycle goes on (runtime-spec). */
+  private async runHooksWarn(kind: HostHookKind, hooks: HostHooks, state: HookState): Promise<void> {
+    try {
+      await runHooks(kind, hooks, state);
+    } catch (e) {
+      this.log.warn(toKataError(e).oneLine());
+    }
+  }
+
+  async pause(id: string): Promise<void> {
+    this.store.load(id);
+    await this.store.withLock(id, async () => {
+      const rec = this.store.load(id);
+      if (rec.status !== 'running') throw new KataError('E_BAD_STATE', `container ${id} is not running`);
+      await this.call(rec, { op: 'pause' });
+    });
+  }
+
+  async resume(id: string): Promise<void> {
+    this.store.load(id);
+    await this.store.withLock(id, async () => {
+      const rec = this.store.load(id);
+      if (rec.status !== 'paused') throw new KataError('E_BAD_STATE', `container ${id} is not paused`);
+      await this.call(rec, { op: 'resume' });
+    });
+  }
+
+  /** The container's processes, with guest pids. */
+  async ps(id: string): Promise<GuestProcess[]> {
+    const rec = this.running(id);
+    return decodePsResult(await this.call(rec, { op: 'ps' }));
+  }
+
+  async stats(id: string): Promise<GuestStats> {
+    const rec = this.running(id);
+    const r = await this.call(rec, { op: 'stats' });
+    const s = r['stats'];
+    if (typeof s !== 'object' || s === null) throw new KataError('E_MONITOR', 'bad stats from the monitor');
+    return decodeStatsResult(s as Record<string, unknown>);
+  }
+
+  async update(id: string, resources: Record<string, unknown>): Promise<void> {
+    const rec = this.running(id);
+    await this.call(rec, { op: 'update', resources });
+  }
+
+  /**
+   * `events`: one stats event per interval and every OOM kill as it happens, until the container
+   * stops; with `once`, a single stats event.
+   */
+  async events(id: string, intervalMs: number, once: boolean, emit: (ev: Record<string, unknown>) => void): Promise<void> {
+    const statsEvent = async (): Promise<void> => emit({ type: 'stats', id, data: runcStats(await this.stats(id)) });
+    if (once) return statsEvent();
+    const rec = this.running(id);
+    process.chdir(this.store.dirFor(id));
+    const { sock, rest } = await openMonitor(filesFor(this.store.dirFor(id)).sockets.monitor, { op: 'events' });
+    let buf = rest.toString('utf8');
+    const onLines = (): void => {
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.includes('"oom"')) emit({ type: 'oom', id });
+      }
+    };
+    onLines();
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf = (buf + d).slice(-65536);
+      onLines();
+    });
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.resume();
+    let stopped = false;
+    void closed.then(() => (stopped = true));
+    while (!stopped) {
+      try {
+        await statsEvent();
+      } catch {
+        if (!isAlive(rec.monitorPid, rec.monitorStartTime)) break;
+      }
+      await Promise.race([sleep(intervalMs), closed]);
+    }
+    sock.destroy();
+  }
+
+  /** `exec`: runs a new process in the container; returns the exit code for the CLI. */
+  async exec(opts: ExecOptions): Promise<number> {
+    validateId(opts.id);
+    // Paths are the caller's, relative to its cwd: resolve them before talking to the monitor.
+    const consoleSocket = opts.consoleSocket === undefined || opts.consoleSocket === '' ? undefined : path.resolve(opts.consoleSocket);
+    const flags: ExecFlags = { ...opts.flags, ...(opts.flags.processFile ? { processFile: path.resolve(opts.flags.processFile) } : {}) };
+    const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
+    if ((opts.preserveFds ?? 0) !== 0) throw new KataError('E_UNSUPPORTED', '--preserve-fds: passing extra fds into a VM is not supported');
+    const rec = this.store.load(opts.id);
+    if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'cannot exec in a stopped container');
+    if (rec.status === 'paused') throw new KataError('E_BAD_STATE', 'cannot exec in a paused container');
+    const proc = buildExecProcess(flags, baseProcess(rec.bundle));
+    const withTty = proc['terminal'] === true;
+    if (withTty && consoleSocket === undefined && opts.detach) {
+      throw new KataError('E_INVALID_ARGUMENT', 'cannot allocate tty if kata-runtime will detach without setting console socket');
+    }
+    if (!withTty && consoleSocket !== undefined) {
+      throw new KataError('E_INVALID_ARGUMENT', 'cannot use console socket if kata-runtime will not detach or allocate tty');
+    }
+    if (withTty && consoleSocket === undefined && tty.isatty(1)) {
+      const out = process.stdout as tty.WriteStream;
+      proc['consoleSize'] = { height: out.rows, width: out.columns };
+    }
+    const execId = crypto.randomBytes(8).toString('hex');
+    const req: Extract<ControlRequest, { op: 'exec' }> = { op: 'exec', execId, process: proc, ...(consoleSocket === undefined ? {} : { consoleSocket }) };
+    const stdio = consoleSocket === undefined;
+    const dir = this.store.dirFor(opts.id);
+    if (opts.detach) {
+      const reqFile = path.join(dir, `exec-${execId}.json`);
+      const helperReq: ExecHelperRequest = { req, stdio, tty: withTty };
+      fs.writeFileSync(reqFile, JSON.stringify(helperReq), { mode: 0o600 });
+      const helper = spawn(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'monitor', 'exec-helper.js'), dir, reqFile], {
+        cwd: dir,
+        detached: true,
+        stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+      });
+      try {
+        const report = await readReady(helper, 150000);
+        if (!report.ok) throw new KataError(isCode(report.code) ? report.code : 'E_MONITOR', report.message);
+        if (pidFile !== undefined) writeFileAtomic(pidFile, String(report.pid), 0o644);
+        return 0;
+      } catch (e) {
+        if (helper.exitCode === null && helper.signalCode === null) helper.kill('SIGKILL');
+        fs.rmSync(reqFile, { force: true });
+        throw e;
+      }
+    }
+    process.chdir(dir);
+    const call = await openMonitor(filesFor(dir).sockets.monitor, req, 130000);
+    const restore = withTty && stdio ? makeRaw() : (): void => undefined;
+    try {
+      return exitCodeOf(await relayExec(call, { stdio, tty: withTty }));
+    } finally {
+      restore();
+    }
+  }
+
+  /** The record of a container whose VM is up (created, running or paused). */
+  private running(id: string): ContainerRecord {
+    const rec = this.store.load(id);
+    if (rec.status === 'stopped' || rec.status === 'creating') throw new KataError('E_BAD_STATE', `container ${id} is not running`);
+    return rec;
+  }
+
+  private async call(rec: ContainerRecord, req: ControlRequest, timeoutMs?: number): Promise<Record<string, unknown>> {
     // Unix socket paths are limited to 108 bytes: talk to the monitor relative to its directory.
     const dir = this.store.dirFor(rec.id);
     process.chdir(dir);
     try {
-      await callMonitor(filesFor(dir).sockets.monitor, req, timeoutMs);
+      return await callMonitor(filesFor(dir).sockets.monitor, req, timeoutMs);
     } catch (e) {
       const k = toKataError(e);
       if (k.code === 'E_MONITOR' && !isAlive(rec.monitorPid, rec.monitorStartTime)) {
@@ -310,3 +546,29 @@ async function stopProcess(pid: number, startTime: string, timeoutMs: number): P
   }
 }
 
+
+/** The container's own process from its bundle: the base that exec's flags modify (as runc does). */
+function baseProcess(bundleDir: string): Record<string, unknown> {
+  try {
+    const spec = JSON.parse(fs.readFileSync(path.join(bundleDir, 'config.json'), 'utf8')) as { process?: unknown };
+    if (typeof spec.process === 'object' && spec.process !== null) return spec.process as Record<string, unknown>;
+  } catch {
+    // the bundle went away since create: fall back to the spec's defaults
+  }
+  return { cwd: '/', env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], user: { uid: 0, gid: 0 } };
+}
+
+/** runc's `events` stats document (the fields a cgroup v2 guest can fill). */
+export function runcStats(s: GuestStats): Record<string, unknown> {
+  return {
+    cpu: { usage: { total: s.cpuUsageUsec * 1000, kernel: s.cpuSystemUsec * 1000, user: s.cpuUserUsec * 1000 }, throttling: {} },
+    memory: {
+      usage: { usage: s.memoryCurrent, ...(s.memoryMax === null ? {} : { limit: s.memoryMax }), failcnt: s.oomKills },
+      ...(s.memorySwapCurrent === null ? {} : { swap: { usage: s.memorySwapCurrent } }),
+      raw: s.memoryStat,
+    },
+    pids: { current: s.pidsCurrent, ...(s.pidsMax === null ? {} : { limit: s.pidsMax }) },
+    blkio: {},
+    hugetlb: {},
+  };
+}

@@ -59,6 +59,7 @@ export interface ContainerFiles {
   consoleLog: string;
   virtiofsdLog: string;
   launch: string;
+  hooks: string;
 }
 
 export function filesFor(dir: string): ContainerFiles {
@@ -76,6 +77,7 @@ export function filesFor(dir: string): ContainerFiles {
     consoleLog: path.join(dir, 'console.log'),
     virtiofsdLog: path.join(dir, 'virtiofsd.log'),
     launch: path.join(dir, 'launch.json'),
+    hooks: path.join(dir, 'hooks.json'),
   };
 }
 

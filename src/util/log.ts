@@ -39,7 +39,11 @@ export class Logger {
   }
 
   write(level: LogLevel, msg: string): void {
-    if (this.file === undefined) return;
+    if (this.file === undefined) {
+      // Like runc without --log: warnings go to stderr (errors are printed by the CLI itself).
+      if (level === 'warning') process.stderr.write(formatLogLine('text', level, msg, new Date(), this.extra));
+      return;
+    }
     const line = formatLogLine(this.format, level, msg, new Date(), this.extra);
     try {
       fs.appendFileSync(this.file, line);

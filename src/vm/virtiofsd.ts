@@ -11,8 +11,8 @@ export interface VirtiofsdSpec {
   sharedDir: string;
   socket: string;
   log: string;
-  /** Host directories to bind into sharedDir, as [hostPath, nameInsideShared]. */
-  binds: [string, string][];
+  /** Host paths to bind into sharedDir: a directory or a single file, at sharedDir/name. */
+  binds: { host: string; name: string; kind: 'dir' | 'file' }[];
 }
 
 /**
@@ -26,10 +26,10 @@ export function virtiofsdArgv(spec: VirtiofsdSpec): { file: string; args: string
     'set -e',
     // binds come as pairs of positional args after the fixed ones
     'bin=$1; sock=$2; src=$3; shift 3',
-    'while [ $# -gt 0 ]; do mount --bind -- "$1" "$2"; shift 2; done',
+    'while [ $# -gt 0 ]; do mount --rbind -- "$1" "$2"; shift 2; done',
     'exec "$bin" --socket-path="$sock" -o source="$src" -o cache=auto -o no_posix_lock --thread-pool-size=2',
   ].join('\n');
-  const pairs = spec.binds.flatMap(([host, name]) => [host, path.join(spec.sharedDir, name)]);
+  const pairs = spec.binds.flatMap((b) => [b.host, path.join(spec.sharedDir, b.name)]);
   return {
     file: 'unshare',
     args: ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'virtiofsd-launch', spec.binary, spec.socket, spec.sharedDir, ...pairs],
@@ -38,7 +38,15 @@ export function virtiofsdArgv(spec: VirtiofsdSpec): { file: string; args: string
 
 export async function startVirtiofsd(spec: VirtiofsdSpec, signal?: AbortSignal): Promise<Supervised> {
   fs.mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
-  for (const [, name] of spec.binds) fs.mkdirSync(path.join(spec.sharedDir, name), { recursive: true, mode: 0o700 });
+  for (const b of spec.binds) {
+    const target = path.join(spec.sharedDir, b.name);
+    if (b.kind === 'dir') {
+      fs.mkdirSync(target, { recursive: true, mode: 0o700 });
+    } else {
+      fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+      fs.closeSync(fs.openSync(target, 'a', 0o600)); // a file is bound onto a file
+    }
+  }
   const { file, args } = virtiofsdArgv(spec);
   const p = spawnSupervised(file, args, spec.log, spec.workDir);
   const sock = path.resolve(spec.workDir, spec.socket);

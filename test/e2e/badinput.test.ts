@@ -79,11 +79,34 @@ describe('bad input: one clear error line, exit 1, nothing left behind', () => {
     await expectClean(r, /process: is required/, log);
   });
 
-  it('a config the runtime cannot honour (terminal without a console socket)', async () => {
+  it('a terminal without a console socket (create detaches, as runc refuses)', async () => {
     const spec = defaultSpec(['true']);
     (spec['process'] as Record<string, unknown>)['terminal'] = true;
     const { r, log } = await create(rawBundle('tty', JSON.stringify(spec)));
-    await expectClean(r, /terminal/, log);
+    await expectClean(r, /cannot allocate tty .* without setting console socket/, log);
+  });
+
+  it('a bind mount whose source does not exist', async () => {
+    const spec = defaultSpec(['true']);
+    (spec['mounts'] as unknown[]).push({ destination: '/data', type: 'bind', source: path.join(env.tmp, 'no-such-dir'), options: ['rbind'] });
+    const { r, log } = await create(rawBundle('nobind', JSON.stringify(spec)));
+    await expectClean(r, /mounts\.7: bind source .*no-such-dir: no such file or directory/, log);
+  });
+
+  it('a console socket nobody listens on', async () => {
+    const spec = defaultSpec(['true']);
+    (spec['process'] as Record<string, unknown>)['terminal'] = true;
+    const b = rawBundle('deadsock', JSON.stringify(spec));
+    const log = path.join(env.tmp, `log-${n++}.json`);
+    const r = await kr(env.root, ['--log', log, '--log-format', 'json', 'create', '--console-socket', path.join(env.tmp, 'nobody.sock'), '--bundle', b, `bad${n++}`]);
+    await expectClean(r, /console socket .*nobody\.sock: .*No such file or directory/, log);
+  });
+
+  it('a failing prestart hook fails create', async () => {
+    const spec = defaultSpec(['true']);
+    spec['hooks'] = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', 'echo hook says no >&2; exit 3'] }] };
+    const { r, log } = await create(rawBundle('badhook', JSON.stringify(spec)));
+    await expectClean(r, /prestart hook \/bin\/sh exited 3: hook says no/, log);
   });
 
   it('a missing rootfs', async () => {

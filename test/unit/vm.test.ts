@@ -90,7 +90,7 @@ describe('accelerator choice', () => {
 
 describe('virtiofsd launch', () => {
   it('binds inside a private mount namespace, never on the host', () => {
-    const { file, args } = virtiofsdArgv({ binary: '/usr/lib/qemu/virtiofsd', workDir: '/s', sharedDir: '/s/shared', socket: 'v.sock', log: '/s/v.log', binds: [['/b/rootfs', 'rootfs']] });
+    const { file, args } = virtiofsdArgv({ binary: '/usr/lib/qemu/virtiofsd', workDir: '/s', sharedDir: '/s/shared', socket: 'v.sock', log: '/s/v.log', binds: [{ host: '/b/rootfs', name: 'rootfs', kind: 'dir' }] });
     expect(file).toBe('unshare');
     expect(args.slice(0, 4)).toEqual(['--mount', '--propagation', 'private', '--']);
     expect(args.slice(-5)).toEqual(['/usr/lib/qemu/virtiofsd', 'v.sock', '/s/shared', '/b/rootfs', '/s/shared/rootfs']);

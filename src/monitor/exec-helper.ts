@@ -1,0 +1,61 @@
+/**
+ * The detached exec helper: `exec --detach --pid-file` leaves this process behind. Its pid is the
+ * one in --pid-file, it holds the caller's fds 0-2 and relays them to the exec'd process over the
+ * monitor's control socket, and it exits with that process's status (or dies by its signal), as
+ * runc's exec'd process would. Started by src/runtime/runtime.ts with a ready pipe on fd 3.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { toKataError } from '../errors.js';
+import { relayExec } from '../runtime/exec.js';
+import { exitLike } from '../util/exit.js';
+import { openMonitor, type ControlRequest } from './control.js';
+
+const READY_FD = 3;
+
+export interface ExecHelperRequest {
+  req: Extract<ControlRequest, { op: 'exec' }>;
+  stdio: boolean;
+  tty: boolean;
+}
+
+function report(r: { ok: true; pid: number; guestPid: number } | { ok: false; code: string; message: string }): void {
+  try {
+    fs.writeSync(READY_FD, JSON.stringify(r) + '\n');
+    fs.closeSync(READY_FD);
+  } catch {
+    // the CLI went away
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = process.argv[2];
+  const file = process.argv[3];
+  if (dir === undefined || file === undefined || !path.isAbsolute(dir)) {
+    process.stderr.write('usage: exec-helper <container dir> <request file>\n');
+    process.exit(2);
+  }
+  // Written by our CLI a moment ago in the container's 0700 directory.
+  const r = JSON.parse(fs.readFileSync(file, 'utf8')) as ExecHelperRequest;
+  fs.rmSync(file, { force: true });
+  process.chdir(dir);
+  let call;
+  try {
+    call = await openMonitor('monitor.sock', r.req, 130000);
+  } catch (e) {
+    const k = toKataError(e, 'E_MONITOR');
+    report({ ok: false, code: k.code, message: k.oneLine() });
+    process.exit(255);
+  }
+  const guestPid = typeof call.result['pid'] === 'number' ? call.result['pid'] : 0;
+  report({ ok: true, pid: process.pid, guestPid });
+  try {
+    const status = await relayExec(call, { stdio: r.stdio, tty: r.tty });
+    exitLike({ code: status.code, signal: status.signal }, ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']);
+  } catch {
+    // The monitor went away: the process died with its container.
+    exitLike({ code: null, signal: 9 });
+  }
+}
+
+void main();
