@@ -18,6 +18,9 @@ pub const MAX_CMD: usize = 4096;
 const MAX_DEPTH: usize = 16;
 /// No `ps` lists more processes than this.
 const MAX_PROCESSES: usize = 65536;
+/// Largest integer a JSON number keeps exactly in JavaScript (2^53 - 1): counters saturate
+/// here, and a limit above it is reported as no limit (`null`).
+pub const MAX_SAFE: u64 = (1 << 53) - 1;
 
 /// The directory of the container's cgroup, from the spec's `linux.cgroupsPath`. Rejects
 /// paths that would leave the cgroup root.
@@ -160,6 +163,16 @@ fn read_value(path: &Path) -> Option<u64> {
     text.trim().parse().ok()
 }
 
+/// A counter (0 when missing), saturated at MAX_SAFE.
+fn counter(v: Option<u64>) -> u64 {
+    v.unwrap_or(0).min(MAX_SAFE)
+}
+
+/// A limit: `None` for max/missing and for values beyond MAX_SAFE (no limit in practice).
+fn limit(v: Option<u64>) -> Option<u64> {
+    v.filter(|n| *n <= MAX_SAFE)
+}
+
 /// `key value` lines of a flat-keyed cgroup file (cpu.stat, memory.stat, memory.events).
 /// A missing file has no keys.
 fn read_keyed(path: &Path) -> Vec<(String, u64)> {
@@ -197,18 +210,18 @@ pub fn stats(dir: &Path) -> io::Result<StatsResult> {
     let cpu = read_keyed(&dir.join("cpu.stat"));
     let mut memory_stat = serde_json::Map::new();
     for (k, v) in read_keyed(&dir.join("memory.stat")) {
-        memory_stat.insert(k, Value::from(v));
+        memory_stat.insert(k, Value::from(v.min(MAX_SAFE)));
     }
     Ok(StatsResult {
-        cpu_usage_usec: key(&cpu, "usage_usec").unwrap_or(0),
-        cpu_user_usec: key(&cpu, "user_usec").unwrap_or(0),
-        cpu_system_usec: key(&cpu, "system_usec").unwrap_or(0),
-        memory_current: read_value(&dir.join("memory.current")).unwrap_or(0),
-        memory_max: read_value(&dir.join("memory.max")),
-        memory_swap_current: read_value(&dir.join("memory.swap.current")),
-        pids_current: read_value(&dir.join("pids.current")).unwrap_or(0),
-        pids_max: read_value(&dir.join("pids.max")),
-        oom_kills: oom_kills(dir),
+        cpu_usage_usec: counter(key(&cpu, "usage_usec")),
+        cpu_user_usec: counter(key(&cpu, "user_usec")),
+        cpu_system_usec: counter(key(&cpu, "system_usec")),
+        memory_current: counter(read_value(&dir.join("memory.current"))),
+        memory_max: limit(read_value(&dir.join("memory.max"))),
+        memory_swap_current: read_value(&dir.join("memory.swap.current")).map(|v| v.min(MAX_SAFE)),
+        pids_current: counter(read_value(&dir.join("pids.current"))),
+        pids_max: limit(read_value(&dir.join("pids.max"))),
+        oom_kills: counter(Some(oom_kills(dir))),
         memory_stat,
     })
 }
@@ -302,6 +315,12 @@ mod tests {
             r#"{"cpuUsageUsec":100,"cpuUserUsec":60,"cpuSystemUsec":40,"memoryCurrent":4096,"memoryMax":null,"memorySwapCurrent":null,"pidsCurrent":3,"pidsMax":100,"oomKills":1,"memoryStat":{"anon":8192,"file":4096}}"#
         );
         assert!(stats(&d.join("gone")).is_err());
+        // Beyond 2^53: limits read as none, counters saturate.
+        std::fs::write(d.join("memory.max"), "9223372036854771712\n").expect("w");
+        std::fs::write(d.join("memory.current"), "18446744073709551615\n").expect("w");
+        let s = stats(&d).expect("stats");
+        assert_eq!(s.memory_max, None);
+        assert_eq!(s.memory_current, MAX_SAFE);
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -71,8 +71,10 @@ struct Container {
     tty: Option<Arc<OwnedFd>>,
     /// memory.events `oom_kill` count already reported.
     oom_seen: Arc<Mutex<u64>>,
-    /// Exec'd processes from `exec` until their exit event is sent.
+    /// Exec'd processes from `exec` until their exit event is being sent (then the id is free).
     execs: BTreeMap<String, ExecProc>,
+    /// Exec exit events being sent right now (their records are already gone).
+    exec_reports: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -473,6 +475,7 @@ impl Agent {
                     tty: None,
                     oom_seen: Arc::new(Mutex::new(0)),
                     execs: BTreeMap::new(),
+                    exec_reports: 0,
                 },
             );
         }
@@ -706,6 +709,16 @@ impl Agent {
                     x.tty = None;
                 }
                 self.wait_inflight(&exec_key(&id, &exec_id));
+                // The files go before the record, and the record before the event: once the
+                // host has the event it may reuse the id at once.
+                let dir = self.exec_dir(&id, &exec_id);
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    crate::debug!("cannot remove {}: {}", dir.display(), e);
+                }
+                if let Some(c) = lock(&self.containers).get_mut(&id) {
+                    c.execs.remove(&exec_id);
+                    c.exec_reports += 1;
+                }
                 self.send_event(Event::Exit {
                     container_id: id.clone(),
                     exec_id: Some(exec_id.clone()),
@@ -713,13 +726,8 @@ impl Agent {
                     code,
                     signal,
                 });
-                // The files go before the record: a new exec may reuse the id at once.
-                let dir = self.exec_dir(&id, &exec_id);
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    crate::debug!("cannot remove {}: {}", dir.display(), e);
-                }
                 if let Some(c) = lock(&self.containers).get_mut(&id) {
-                    c.execs.remove(&exec_id);
+                    c.exec_reports = c.exec_reports.saturating_sub(1);
                 }
                 self.execs_cv.notify_all();
             }
@@ -731,7 +739,7 @@ impl Agent {
     fn wait_execs_reported(&self, id: &str, deadline: Instant) {
         let mut cs = lock(&self.containers);
         loop {
-            let live = cs.get(id).map_or(0, |c| c.execs.len());
+            let live = cs.get(id).map_or(0, |c| c.execs.len() + c.exec_reports as usize);
             if live == 0 {
                 return;
             }

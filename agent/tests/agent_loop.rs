@@ -1,6 +1,7 @@
 //! Runs the real agent binary on the host, connected over a unix socket to a test "host", with
 //! tests/fixtures/fake-crun standing in for crun. Covers the request loop, stdio relay, flow
-//! control, stdin EOF, exit events and their ordering after CLOSE, reconnects, shutdown.
+//! control, stdin EOF, exit events and their ordering after CLOSE, reconnects, shutdown;
+//! terminals, exec, resize, ps, stats, update and OOM events.
 
 use kata_agent::frame::{self, Frame};
 use serde_json::{json, Value};
@@ -52,9 +53,12 @@ impl Host {
             .arg(format!("unix:{}", sock.display()))
             .arg("--bundle-dir")
             .arg(dir.join("bundles"))
+            .arg("--cgroup-root")
+            .arg(dir.join("cgroup"))
             .arg("--debug")
             .env("KATA_AGENT_CRUN", fake_crun())
             .env("FAKE_CRUN_DIR", dir.join("fake"))
+            .env("FAKE_CRUN_HELPER", std::env::current_exe().expect("test binary"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -174,22 +178,64 @@ impl Host {
         }
     }
 
-    /// Collects frames until the exit event of `id`; returns them all (in order), the event last.
+    /// Collects frames until the exit event of container `id`'s init; returns them all (in
+    /// order), the event last.
     fn until_exit(&mut self, id: &str, timeout: Duration) -> Vec<Frame> {
+        self.until_event(timeout, |e| e["type"] == "exit" && e["containerId"] == id && e.get("execId").is_none())
+    }
+
+    /// Collects frames until the exit event of exec `exec_id` of container `id`.
+    fn until_exec_exit(&mut self, id: &str, exec_id: &str, timeout: Duration) -> Vec<Frame> {
+        self.until_event(timeout, |e| e["type"] == "exit" && e["containerId"] == id && e["execId"] == exec_id)
+    }
+
+    /// Collects frames until an event matching `pred`; returns them all, the event last.
+    fn until_event(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Vec<Frame> {
         let deadline = Instant::now() + timeout;
         let mut got = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let f = match self.next_frame(left) {
                 Some(f) => f,
-                None => panic!("no exit event for {}; got {:?}\n{}", id, got, self.log()),
+                None => panic!("no matching event; got {:?}\n{}", got, self.log()),
             };
-            let is_exit = matches!(&f, Frame::Msg(p) if exit_event(p).map_or(false, |e| e["containerId"] == id));
+            let hit = matches!(&f, Frame::Msg(p) if event_of(p).map_or(false, |e| pred(&e)));
             got.push(f);
-            if is_exit {
+            if hit {
                 return got;
             }
         }
+    }
+
+    /// Reads DATA of `stream` (other frames go to the backlog) until the bytes so far contain
+    /// `want`; returns them.
+    fn read_until(&mut self, stream: u32, want: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut got = Vec::new();
+        let mut kept = Vec::new();
+        while !String::from_utf8_lossy(&got).contains(want) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_frame(left) {
+                Some(Frame::Data { stream: s, data }) if s == stream => got.extend(data),
+                Some(f) => kept.push(f),
+                None => panic!(
+                    "stream {}: no {:?} in {:?}\n{}",
+                    stream,
+                    want,
+                    String::from_utf8_lossy(&got),
+                    self.log()
+                ),
+            }
+        }
+        // Put the rest back in front, in order.
+        for f in kept.into_iter().rev() {
+            self.backlog.push_front(f);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    fn cgroup(&self) -> PathBuf {
+        self.dir.join("cgroup/kata/c")
     }
 }
 
@@ -203,7 +249,7 @@ impl Drop for Host {
             for e in entries.flatten() {
                 if e.path().extension().map_or(false, |x| x == "pid") {
                     if let Ok(pid) = std::fs::read_to_string(e.path()) {
-                        let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
+                        let _ = Command::new("kill").arg("-9").arg(pid.trim()).stderr(Stdio::null()).status();
                     }
                 }
             }
@@ -244,6 +290,15 @@ fn accept(listener: &UnixListener) -> (UnixStream, Receiver<Option<Frame>>) {
         }
     });
     (stream, rx)
+}
+
+fn event_of(payload: &[u8]) -> Option<Value> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    if v["kind"] == "event" {
+        Some(v["event"].clone())
+    } else {
+        None
+    }
 }
 
 fn exit_event(payload: &[u8]) -> Option<Value> {
@@ -656,4 +711,405 @@ fn exit_event_never_precedes_the_start_response() {
             assert_eq!(exit_event(p).expect("exit")["code"], 7);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// terminals, exec, resize, ps, stats, update, OOM
+
+/// Not a test: tests/fixtures/fake-crun runs this binary as `--exact fake_console_helper` with
+/// FAKE_CONSOLE_SOCKET set, to do what crun does with --console-socket (a shell cannot). It
+/// opens a pty, starts `sh -c "$FAKE_CONSOLE_CMD"` on the slave as a session leader with it as
+/// controlling terminal, writes that pid to FAKE_CONSOLE_PIDFILE and sends the master over the
+/// socket with SCM_RIGHTS. Without the variable it does nothing.
+#[test]
+fn fake_console_helper() {
+    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let sock = match std::env::var_os("FAKE_CONSOLE_SOCKET") {
+        Some(s) => PathBuf::from(s),
+        None => return,
+    };
+    let cmd = std::env::var("FAKE_CONSOLE_CMD").expect("FAKE_CONSOLE_CMD");
+    let pidfile = PathBuf::from(std::env::var_os("FAKE_CONSOLE_PIDFILE").expect("FAKE_CONSOLE_PIDFILE"));
+    let (mut m, mut s) = (-1, -1);
+    // SAFETY (test helper): openpty writes two descriptors into the two ints; the other
+    // arguments may be null.
+    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: openpty succeeded, so both are fresh descriptors owned by nothing else.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+    let dup = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(&cmd).stdin(dup(&slave)).stdout(dup(&slave)).stderr(dup(&slave));
+    // SAFETY: between fork and exec the closure only calls setsid and ioctl, which are
+    // async-signal-safe; fd 0 is the slave at that point.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = c.spawn().expect("spawn the process on the pty");
+    drop(c);
+    drop(slave);
+    std::fs::write(&pidfile, child.id().to_string()).expect("pid file");
+    let conn = UnixStream::connect(&sock).expect("connect console socket");
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr() as *mut libc::c_void, iov_len: 1 };
+    let mut control = [0u64; 4];
+    // SAFETY (test helper): msghdr is plain data; the pointers set below outlive sendmsg and
+    // the CMSG macros stay within `control`, which has room for one int.
+    let sent = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = libc::CMSG_SPACE(4) as _;
+        let h = libc::CMSG_FIRSTHDR(&msg);
+        (*h).cmsg_level = libc::SOL_SOCKET;
+        (*h).cmsg_type = libc::SCM_RIGHTS;
+        (*h).cmsg_len = libc::CMSG_LEN(4) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(h) as *mut i32, master.as_raw_fd());
+        libc::sendmsg(conn.as_raw_fd(), &msg, 0)
+    };
+    assert_eq!(sent, 1, "sendmsg: {}", std::io::Error::last_os_error());
+    // The child is left running: it is the container's process (re-parented to the agent).
+    std::mem::forget(child);
+}
+
+fn is_close(f: &Frame, stream: u32) -> bool {
+    *f == Frame::Close { stream }
+}
+
+fn last_event(frames: &[Frame]) -> Value {
+    match frames.last() {
+        Some(Frame::Msg(p)) => event_of(p).expect("an event"),
+        other => panic!("{:?}", other),
+    }
+}
+
+/// Creates and starts `id` running `script` with no stdio.
+fn running(h: &mut Host, id: &str, script: &str) -> i64 {
+    h.script(id, script);
+    let r = h.ok(json!({"op":"create","containerId":id,"spec":spec(&["x"]),"stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+    h.ok(json!({"op":"start","containerId":id}));
+    r["pid"].as_i64().expect("pid")
+}
+
+#[test]
+fn terminal_create_relays_through_the_pty_and_resizes() {
+    let mut h = Host::start("tty");
+    // stderr must be null for a terminal process.
+    let mut sp = spec(&["sh"]);
+    sp["process"]["terminal"] = json!(true);
+    sp["process"]["consoleSize"] = json!({"height":30,"width":100});
+    assert_eq!(
+        h.err_code(json!({"op":"create","containerId":"t1","spec":sp,"stdio":{"stdin":1,"stdout":2,"stderr":3}})),
+        "E_BAD_REQUEST"
+    );
+    h.script("t1", "stty size\nread line\nstty size\necho \"got $line\" >&2\nexit 5\n");
+    let r = h.ok(json!({"op":"create","containerId":"t1","spec":sp,"stdio":{"stdin":4,"stdout":5,"stderr":null}}));
+    let pid = r["pid"].as_i64().expect("pid");
+    let calls = h.calls();
+    let line = calls.lines().find(|l| l.contains(" create ")).expect("create call");
+    assert!(line.contains(" --console-socket ") && line.ends_with(" t1"), "{}", line);
+    // Resize before start works; the stand-in for crun does not set consoleSize, so the first
+    // `stty size` shows the agent applied it.
+    h.ok(json!({"op":"start","containerId":"t1"}));
+    let out = h.read_until(5, "30 100", T);
+    assert!(out.contains("30 100\r\n"), "{:?}", out);
+    assert_eq!(h.ok(json!({"op":"resize","containerId":"t1","rows":40,"cols":120})), json!({}));
+    h.send(&Frame::Data { stream: 4, data: b"hello\n".to_vec() });
+    let frames = h.until_exit("t1", T);
+    // The terminal echoes the input and turns \n into \r\n; the process's stderr is the
+    // terminal too.
+    let rest = String::from_utf8_lossy(&data_of(&frames, 5)).into_owned();
+    assert!(rest.contains("hello\r\n"), "{:?}", rest);
+    assert!(rest.contains("40 120\r\n"), "{:?}", rest);
+    assert!(rest.ends_with("got hello\r\n"), "{:?}", rest);
+    let close = position(&frames, |f| is_close(f, 5)).expect("CLOSE of the terminal stream");
+    assert!(close < frames.len() - 1);
+    assert_eq!(last_event(&frames), json!({"type":"exit","containerId":"t1","pid":pid,"code":5,"signal":null}));
+    assert_eq!(h.err_code(json!({"op":"resize","containerId":"t1","rows":1,"cols":1})), "E_BAD_STATE");
+
+    // Resize errors.
+    running(&mut h, "p1", "exec sleep 30\n");
+    assert_eq!(h.err_code(json!({"op":"resize","containerId":"p1","rows":1,"cols":1})), "E_BAD_STATE");
+    assert_eq!(h.err_code(json!({"op":"resize","containerId":"nope","rows":1,"cols":1})), "E_NOT_FOUND");
+    assert_eq!(h.err_code(json!({"op":"resize","containerId":"p1","execId":"nope","rows":1,"cols":1})), "E_NOT_FOUND");
+    assert_eq!(h.err_code(json!({"op":"resize","containerId":"p1","rows":70000,"cols":1})), "E_BAD_REQUEST");
+
+    // A terminal nobody reads (stdout null) does not block the process.
+    let mut sp = spec(&["sh"]);
+    sp["process"]["terminal"] = json!(true);
+    h.script("t2", "head -c 200000 /dev/zero\nexit 0\n");
+    h.ok(json!({"op":"create","containerId":"t2","spec":sp,"stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+    h.ok(json!({"op":"start","containerId":"t2"}));
+    assert_eq!(last_event(&h.until_exit("t2", T))["code"], 0);
+}
+
+#[test]
+fn exec_with_pipes_reports_output_then_its_exit() {
+    let mut h = Host::start("exec");
+    let cpid = running(&mut h, "c1", "exec sleep 30\n");
+    h.script("c1.exec-e1", "cat\necho err >&2\nexit 7\n");
+    let process = json!({"terminal":false,"user":{"uid":0,"gid":0},"args":["sh","-c","cat"],"env":["PATH=/bin"],"cwd":"/"});
+    let r = h.ok(json!({"op":"exec","containerId":"c1","execId":"e1","process":process,"stdio":{"stdin":11,"stdout":12,"stderr":13}}));
+    let pid = r["pid"].as_i64().expect("pid");
+    assert!(pid > 1 && pid != cpid);
+    // list shows containers only.
+    assert_eq!(
+        h.ok(json!({"op":"list"})),
+        json!({"containers":[{"containerId":"c1","pid":cpid,"status":"running"}]})
+    );
+    // The process file holds the process as sent; crun's argv is the documented one.
+    let b = h.dir.join("bundles/c1");
+    let written = std::fs::read_to_string(h.dir.join("fake/state/c1.exec-e1.json")).expect("process.json");
+    assert_eq!(written, serde_json::to_string(&process).expect("json"));
+    let call = h.calls().lines().find(|l| l.contains(" exec ")).expect("exec call").to_string();
+    assert_eq!(
+        call,
+        format!(
+            "--log=file:{d}/crun.log exec --process {d}/process.json --detach --pid-file {d}/pid c1",
+            d = b.join("exec/e1").display()
+        )
+    );
+    h.send(&Frame::Data { stream: 11, data: b"abc\n".to_vec() });
+    h.send(&Frame::Close { stream: 11 });
+    let frames = h.until_exec_exit("c1", "e1", T);
+    assert_eq!(data_of(&frames, 12), b"abc\n");
+    assert_eq!(data_of(&frames, 13), b"err\n");
+    let exit = frames.len() - 1;
+    let c12 = position(&frames, |f| is_close(f, 12)).expect("CLOSE 12");
+    let c13 = position(&frames, |f| is_close(f, 13)).expect("CLOSE 13");
+    assert!(c12 < exit && c13 < exit);
+    assert_eq!(
+        last_event(&frames),
+        json!({"type":"exit","containerId":"c1","execId":"e1","pid":pid,"code":7,"signal":null})
+    );
+    wait_for("exec dir removed", T, || !b.join("exec/e1").exists());
+    // The id is free again once the exit was reported: it is no longer known.
+    assert_eq!(h.err_code(json!({"op":"signal","containerId":"c1","execId":"e1","signal":9})), "E_NOT_FOUND");
+
+    // Live exec ids are unique per container; signal with execId hits only that process
+    // (`all` ignored); the id can be reused after its exit.
+    h.script("c1.exec-e2", "exec sleep 30\n");
+    let sleeper = json!({"args":["sleep","30"],"cwd":"/"});
+    let r = h.ok(json!({"op":"exec","containerId":"c1","execId":"e2","process":sleeper,"stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+    assert_eq!(
+        h.err_code(json!({"op":"exec","containerId":"c1","execId":"e2","process":sleeper,"stdio":{"stdin":null,"stdout":null,"stderr":null}})),
+        "E_EXISTS"
+    );
+    h.ok(json!({"op":"signal","containerId":"c1","execId":"e2","signal":15,"all":true}));
+    let frames = h.until_exec_exit("c1", "e2", T);
+    assert_eq!(
+        last_event(&frames),
+        json!({"type":"exit","containerId":"c1","execId":"e2","pid":r["pid"],"code":null,"signal":15})
+    );
+    assert_eq!(h.ok(json!({"op":"list"}))["containers"][0]["status"], "running");
+    h.ok(json!({"op":"exec","containerId":"c1","execId":"e2","process":sleeper,"stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+
+    // Request errors.
+    let nul = json!({"stdin":null,"stdout":null,"stderr":null});
+    assert_eq!(h.err_code(json!({"op":"exec","containerId":"zz","execId":"e","process":sleeper,"stdio":nul})), "E_NOT_FOUND");
+    assert_eq!(h.err_code(json!({"op":"exec","containerId":"c1","execId":"a/b","process":sleeper,"stdio":nul})), "E_BAD_REQUEST");
+    assert_eq!(h.err_code(json!({"op":"exec","containerId":"c1","execId":"..","process":sleeper,"stdio":nul})), "E_BAD_REQUEST");
+    assert_eq!(h.err_code(json!({"op":"exec","containerId":"c1","execId":"e","process":{"args":[]},"stdio":nul})), "E_BAD_REQUEST");
+    assert_eq!(
+        h.err_code(json!({"op":"exec","containerId":"c1","execId":"e","process":{"args":["sh"],"terminal":true},"stdio":{"stdin":null,"stdout":30,"stderr":31}})),
+        "E_BAD_REQUEST"
+    );
+    assert_eq!(h.err_code(json!({"op":"signal","containerId":"c1","execId":"nope","signal":9})), "E_NOT_FOUND");
+    assert_eq!(h.err_code(json!({"op":"signal","containerId":"zz","execId":"e2","signal":9})), "E_NOT_FOUND");
+
+    // crun's failure comes back as E_CRUN with its words; the streams and the id are freed.
+    std::fs::write(
+        h.dir.join("fake/c1.exec-bad.fail"),
+        "executable file `nope` not found in $PATH: No such file or directory\n",
+    )
+    .expect("fail file");
+    let r = h.request(json!({"op":"exec","containerId":"c1","execId":"bad","process":{"args":["nope"],"cwd":"/"},"stdio":{"stdin":40,"stdout":41,"stderr":42}}));
+    assert_eq!(r["err"]["code"], "E_CRUN", "{}", r);
+    assert_eq!(r["err"]["message"], "executable file `nope` not found in $PATH: No such file or directory");
+    assert!(!b.join("exec/bad").exists());
+    std::fs::remove_file(h.dir.join("fake/c1.exec-bad.fail")).expect("rm");
+    h.script("c1.exec-bad", "exit 0\n");
+    // Same exec id works now; its stream ids were used, so they are refused.
+    assert_eq!(
+        h.err_code(json!({"op":"exec","containerId":"c1","execId":"bad","process":sleeper,"stdio":{"stdin":null,"stdout":41,"stderr":null}})),
+        "E_BAD_REQUEST"
+    );
+    h.ok(json!({"op":"exec","containerId":"c1","execId":"bad","process":sleeper,"stdio":{"stdin":null,"stdout":43,"stderr":null}}));
+    let frames = h.until_exec_exit("c1", "bad", T);
+    assert_eq!(last_event(&frames)["code"], 0);
+
+    // Exec in a container that has stopped: E_BAD_STATE.
+    h.ok(json!({"op":"signal","containerId":"c1","signal":9,"all":false}));
+    h.until_exit("c1", T);
+    assert_eq!(h.err_code(json!({"op":"exec","containerId":"c1","execId":"late","process":sleeper,"stdio":nul})), "E_BAD_STATE");
+}
+
+#[test]
+fn exec_with_terminal_and_resize() {
+    let mut h = Host::start("exectty");
+    running(&mut h, "c1", "exec sleep 30\n");
+    h.script("c1.exec-sh", "stty size\nread line\nstty size\necho \"got $line\"\nexit 3\n");
+    let process = json!({"terminal":true,"consoleSize":{"height":25,"width":81},"args":["sh"],"cwd":"/"});
+    let r = h.ok(json!({"op":"exec","containerId":"c1","execId":"sh","process":process,"stdio":{"stdin":1,"stdout":2,"stderr":null}}));
+    let call = h.calls().lines().find(|l| l.contains(" exec ")).expect("exec call").to_string();
+    assert!(call.contains(" --detach --pid-file ") && call.contains(" --console-socket ") && call.ends_with(" c1"), "{}", call);
+    let out = h.read_until(2, "25 81", T);
+    assert!(out.contains("25 81\r\n"), "{:?}", out);
+    h.ok(json!({"op":"resize","containerId":"c1","execId":"sh","rows":50,"cols":132}));
+    // The container's init has no terminal.
+    assert_eq!(h.err_code(json!({"op":"resize","containerId":"c1","rows":5,"cols":5})), "E_BAD_STATE");
+    h.send(&Frame::Data { stream: 1, data: b"x\n".to_vec() });
+    let frames = h.until_exec_exit("c1", "sh", T);
+    let rest = String::from_utf8_lossy(&data_of(&frames, 2)).into_owned();
+    assert!(rest.contains("50 132\r\n") && rest.ends_with("got x\r\n"), "{:?}", rest);
+    assert!(position(&frames, |f| is_close(f, 2)).expect("CLOSE") < frames.len() - 1);
+    assert_eq!(
+        last_event(&frames),
+        json!({"type":"exit","containerId":"c1","execId":"sh","pid":r["pid"],"code":3,"signal":null})
+    );
+    // A process without a terminal cannot be resized.
+    h.script("c1.exec-plain", "exec sleep 30\n");
+    h.ok(json!({"op":"exec","containerId":"c1","execId":"plain","process":{"args":["sleep"]},"stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+    assert_eq!(h.err_code(json!({"op":"resize","containerId":"c1","execId":"plain","rows":5,"cols":5})), "E_BAD_STATE");
+}
+
+#[test]
+fn exec_exits_are_reported_before_the_containers() {
+    let mut h = Host::start("execorder");
+    h.script("c1", "read x\nexit 0\n");
+    h.ok(json!({"op":"create","containerId":"c1","spec":spec(&["x"]),"stdio":{"stdin":1,"stdout":null,"stderr":null}}));
+    h.ok(json!({"op":"start","containerId":"c1"}));
+    h.script("c1.exec-e1", "sleep 0.7\nexit 1\n");
+    h.ok(json!({"op":"exec","containerId":"c1","execId":"e1","process":{"args":["sleep"]},"stdio":{"stdin":null,"stdout":2,"stderr":null}}));
+    // The init ends first; its exit waits (a bounded while) for the exec's.
+    h.send(&Frame::Close { stream: 1 });
+    let frames = h.until_exit("c1", T);
+    let exec_exit = position(&frames, |f| {
+        matches!(f, Frame::Msg(p) if event_of(p).map_or(false, |e| e["execId"] == "e1"))
+    });
+    assert!(exec_exit.is_some(), "exec exit not before the container's: {:?}", frames);
+}
+
+#[test]
+fn ps_and_stats_read_the_containers_cgroup() {
+    let mut h = Host::start("ps");
+    // linux.cgroupsPath /kata/c (spec()), cgroup root <dir>/cgroup.
+    let cg = h.cgroup();
+    std::fs::create_dir_all(cg.join("sub")).expect("mkdir");
+    let pid = running(&mut h, "c1", "exec sleep 30\n");
+    h.script("c1.exec-e1", "exec sleep 31\n");
+    let epid = h.ok(json!({"op":"exec","containerId":"c1","execId":"e1","process":{"args":["sleep"]},"stdio":{"stdin":null,"stdout":null,"stderr":null}}))["pid"]
+        .as_i64()
+        .expect("pid");
+    // The processes must have exec'd their final command before we look.
+    wait_for("sleep 30 running", T, || {
+        std::fs::read(format!("/proc/{}/cmdline", pid)).map_or(false, |c| c.starts_with(b"sleep\x0030"))
+    });
+    wait_for("sleep 31 running", T, || {
+        std::fs::read(format!("/proc/{}/cmdline", epid)).map_or(false, |c| c.starts_with(b"sleep\x0031"))
+    });
+    std::fs::write(cg.join("cgroup.procs"), format!("{}\n", pid)).expect("procs");
+    // A nested cgroup, and a pid that is gone by the time ps reads /proc.
+    std::fs::write(cg.join("sub/cgroup.procs"), format!("{}\n2147483646\n", epid)).expect("procs");
+    let agent = h.agent.id() as i64;
+    // SAFETY (test): getuid takes no arguments and cannot fail.
+    let uid = unsafe { libc::getuid() } as i64;
+    let mut want = vec![
+        json!({"pid":pid,"ppid":agent,"uid":uid,"cmd":"sleep 30"}),
+        json!({"pid":epid,"ppid":agent,"uid":uid,"cmd":"sleep 31"}),
+    ];
+    want.sort_by_key(|v| v["pid"].as_i64());
+    assert_eq!(h.ok(json!({"op":"ps","containerId":"c1"})), json!({"processes":want}));
+    assert_eq!(h.err_code(json!({"op":"ps","containerId":"nope"})), "E_NOT_FOUND");
+
+    // stats: cgroup v2 files; "max" and missing files are null, other missing ones 0.
+    std::fs::write(cg.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n").expect("w");
+    std::fs::write(cg.join("memory.current"), "1048576\n").expect("w");
+    std::fs::write(cg.join("memory.max"), "max\n").expect("w");
+    std::fs::write(cg.join("memory.swap.current"), "0\n").expect("w");
+    std::fs::write(cg.join("pids.current"), "2\n").expect("w");
+    std::fs::write(cg.join("pids.max"), "64\n").expect("w");
+    std::fs::write(cg.join("memory.stat"), "anon 4096\nfile 8192\nkernel_stack 16384\n").expect("w");
+    assert_eq!(
+        h.ok(json!({"op":"stats","containerId":"c1"})),
+        json!({"cpuUsageUsec":1500,"cpuUserUsec":1000,"cpuSystemUsec":500,"memoryCurrent":1048576,
+            "memoryMax":null,"memorySwapCurrent":0,"pidsCurrent":2,"pidsMax":64,"oomKills":0,
+            "memoryStat":{"anon":4096,"file":8192,"kernel_stack":16384}})
+    );
+    assert_eq!(h.err_code(json!({"op":"stats","containerId":"nope"})), "E_NOT_FOUND");
+
+    // Once the container has stopped: stats is E_BAD_STATE; ps of a removed cgroup is empty.
+    h.ok(json!({"op":"signal","containerId":"c1","signal":9,"all":false}));
+    h.until_exit("c1", T);
+    assert_eq!(h.err_code(json!({"op":"stats","containerId":"c1"})), "E_BAD_STATE");
+    std::fs::remove_dir_all(h.dir.join("cgroup/kata")).expect("rm cgroup");
+    assert_eq!(h.ok(json!({"op":"ps","containerId":"c1"})), json!({"processes":[]}));
+
+    // A cgroupsPath that leaves the cgroup root is refused.
+    let mut sp = spec(&["x"]);
+    sp["linux"]["cgroupsPath"] = json!("/kata/../../etc");
+    h.script("c2", "exit 0\n");
+    assert_eq!(
+        h.err_code(json!({"op":"create","containerId":"c2","spec":sp,"stdio":{"stdin":null,"stdout":null,"stderr":null}})),
+        "E_BAD_REQUEST"
+    );
+}
+
+#[test]
+fn update_runs_crun_update_with_the_resources() {
+    let mut h = Host::start("update");
+    running(&mut h, "c1", "exec sleep 30\n");
+    let res = json!({"memory":{"limit":268435456},"pids":{"limit":100},"cpu":{"quota":50000,"period":100000}});
+    assert_eq!(h.ok(json!({"op":"update","containerId":"c1","resources":res})), json!({}));
+    let got = std::fs::read_to_string(h.dir.join("fake/state/c1.resources.json")).expect("resources");
+    assert_eq!(got, serde_json::to_string(&res).expect("json"));
+    let call = h.calls().lines().find(|l| l.starts_with("update ")).expect("update call").to_string();
+    let file = call.split_whitespace().nth(2).expect("file").to_string();
+    assert_eq!(call, format!("update --resources {} c1", file));
+    assert!(!Path::new(&file).exists(), "resources file removed");
+    std::fs::write(h.dir.join("fake/c1.update.fail"), "updating cgroup: Invalid argument\n").expect("fail");
+    let r = h.request(json!({"op":"update","containerId":"c1","resources":{"pids":{"limit":-5}}}));
+    assert_eq!(r["err"], json!({"code":"E_CRUN","message":"updating cgroup: Invalid argument"}));
+    assert_eq!(h.err_code(json!({"op":"update","containerId":"c1","resources":[1]})), "E_BAD_REQUEST");
+    assert_eq!(h.err_code(json!({"op":"update","containerId":"nope","resources":{}})), "E_NOT_FOUND");
+    h.ok(json!({"op":"signal","containerId":"c1","signal":9,"all":false}));
+    h.until_exit("c1", T);
+    assert_eq!(h.err_code(json!({"op":"update","containerId":"c1","resources":{}})), "E_BAD_STATE");
+}
+
+#[test]
+fn oom_kills_are_reported_as_events() {
+    let mut h = Host::start("oom");
+    let cg = h.cgroup();
+    std::fs::create_dir_all(&cg).expect("mkdir");
+    std::fs::write(cg.join("memory.events"), "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n").expect("w");
+    h.script("c1", "read x\nexit 0\n");
+    h.ok(json!({"op":"create","containerId":"c1","spec":spec(&["x"]),"stdio":{"stdin":1,"stdout":null,"stderr":null}}));
+    h.ok(json!({"op":"start","containerId":"c1"}));
+    let is_oom = |e: &Value| e["type"] == "oom";
+    std::fs::write(cg.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").expect("w");
+    let frames = h.until_event(T, is_oom);
+    assert_eq!(last_event(&frames), json!({"type":"oom","containerId":"c1"}));
+    // Two more kills between polls: one event.
+    std::fs::write(cg.join("memory.events"), "oom 3\noom_kill 3\n").expect("w");
+    h.until_event(T, is_oom);
+    let quiet = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < quiet {
+        if let Some(Frame::Msg(p)) = h.next_frame(Duration::from_millis(100)) {
+            panic!("unexpected {}", String::from_utf8_lossy(&p));
+        }
+    }
+    // A kill right before the init ends is reported before the exit.
+    std::fs::write(cg.join("memory.events"), "oom 4\noom_kill 4\n").expect("w");
+    h.send(&Frame::Close { stream: 1 });
+    let frames = h.until_exit("c1", T);
+    let oom = position(&frames, |f| matches!(f, Frame::Msg(p) if event_of(p).map_or(false, |e| is_oom(&e))));
+    assert!(oom.is_some(), "no oom event before the exit: {:?}", frames);
 }
