@@ -11,6 +11,7 @@ use crate::msg::{ProcessInfo, StatsResult};
 use serde_json::Value;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Longest `cmd` in a `ps` entry, in bytes.
 pub const MAX_CMD: usize = 4096;
@@ -95,9 +96,13 @@ fn collect_pids(dir: &Path, depth: usize, out: &mut Vec<i32>) -> io::Result<()> 
     Ok(())
 }
 
+/// How long one `ps` may spend waiting for processes in the middle of execve (see
+/// `process_info`).
+const EXECVE_WAIT: Duration = Duration::from_millis(100);
+
 /// pid, ppid, real uid and command line of one process from `<proc>/<pid>`; `None` if it is
-/// gone (or unreadable).
-pub fn process_info(proc_root: &Path, pid: i32) -> Option<ProcessInfo> {
+/// gone (or unreadable). Until `patience` it re-reads an empty command line of a live process.
+pub fn process_info(proc_root: &Path, pid: i32, patience: Instant) -> Option<ProcessInfo> {
     let base = proc_root.join(pid.to_string());
     let stat = std::fs::read(base.join("stat")).ok()?;
     let stat = String::from_utf8_lossy(&stat);
@@ -109,7 +114,7 @@ pub fn process_info(proc_root: &Path, pid: i32) -> Option<ProcessInfo> {
     }
     let comm = &stat[open + 1..close];
     let mut rest = stat[close + 1..].split_whitespace();
-    let _state = rest.next()?;
+    let state = rest.next()?;
     let ppid: i32 = rest.next()?.parse().ok()?;
     let status = std::fs::read_to_string(base.join("status")).ok()?;
     let uid: u32 = status
@@ -117,7 +122,14 @@ pub fn process_info(proc_root: &Path, pid: i32) -> Option<ProcessInfo> {
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())?;
-    let cmdline = std::fs::read(base.join("cmdline")).unwrap_or_default();
+    let mut cmdline = std::fs::read(base.join("cmdline")).unwrap_or_default();
+    // A live process shows an empty command line only in the middle of execve (the new comm is
+    // set before the new arguments are): `exec` answers just before crun's execve, so a `ps`
+    // right after it can catch that. It lasts microseconds; look again briefly.
+    while cmdline.is_empty() && state != "Z" && state != "X" && Instant::now() < patience {
+        std::thread::sleep(Duration::from_millis(1));
+        cmdline = std::fs::read(base.join("cmdline")).unwrap_or_default();
+    }
     Some(ProcessInfo { pid, ppid, uid, cmd: command(&cmdline, comm) })
 }
 
@@ -154,7 +166,8 @@ fn truncate(mut s: String, max: usize) -> String {
 
 /// `ps`: every process of the cgroup `dir` (recursively), sorted by pid.
 pub fn ps(dir: &Path, proc_root: &Path) -> io::Result<Vec<ProcessInfo>> {
-    Ok(pids(dir)?.into_iter().filter_map(|p| process_info(proc_root, p)).collect())
+    let patience = Instant::now() + EXECVE_WAIT;
+    Ok(pids(dir)?.into_iter().filter_map(|p| process_info(proc_root, p, patience)).collect())
 }
 
 /// Reads a one-value file: a number, or `None` for `max`, a missing file or anything else.
@@ -275,25 +288,25 @@ mod tests {
     #[test]
     fn our_own_process_info() {
         let me = std::process::id() as i32;
-        let p = process_info(Path::new("/proc"), me).expect("self");
+        let p = process_info(Path::new("/proc"), me, Instant::now()).expect("self");
         assert_eq!(p.pid, me);
         // SAFETY (test): getppid/getuid take no arguments and cannot fail.
         let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
         assert_eq!(p.ppid, ppid);
         assert_eq!(p.uid, uid);
         assert!(!p.cmd.is_empty());
-        assert!(process_info(Path::new("/proc"), i32::MAX).is_none());
+        assert!(process_info(Path::new("/proc"), i32::MAX, Instant::now()).is_none());
     }
 
     #[test]
     fn fake_proc_entry_with_odd_comm() {
         let d = tmp("proc");
         std::fs::create_dir_all(d.join("42")).expect("mkdir");
-        std::fs::write(d.join("42/stat"), "42 (a) b (c) S 7 42 42 0 -1 0").expect("w");
+        std::fs::write(d.join("42/stat"), "42 (a) b (c) Z 7 42 42 0 -1 0").expect("w");
         std::fs::write(d.join("42/status"), "Name:\ta\nUid:\t1000\t1000\t1000\t1000\n").expect("w");
         std::fs::write(d.join("42/cmdline"), "").expect("w");
         assert_eq!(
-            process_info(&d, 42),
+            process_info(&d, 42, Instant::now() + Duration::from_secs(10)),
             Some(ProcessInfo { pid: 42, ppid: 7, uid: 1000, cmd: "[a) b (c]".into() })
         );
         let _ = std::fs::remove_dir_all(&d);

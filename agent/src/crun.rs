@@ -3,7 +3,8 @@
 use crate::reaper::Reaper;
 use crate::sys::{self, ExitStatus};
 use std::io;
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -15,6 +16,10 @@ pub const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const SHORT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest crun error message passed on to the host.
 const MAX_MESSAGE: usize = 4096;
+/// The descriptor `crun exec` inherits the exec-sync pipe on (see `Crun::exec`).
+const EXEC_SYNC_FD: i32 = 3;
+/// How long `exec` waits after crun returned for the process to have exec'd.
+const EXEC_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a crun invocation failed; `message` is crun's own words where it gave any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +30,28 @@ pub struct CrunError {
 impl std::fmt::Display for CrunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// The read end of `exec`'s sync pipe: EOF once the new process has exec'd (or ended).
+pub struct ExecStarted {
+    pipe: OwnedFd,
+    pid: i32,
+}
+
+impl ExecStarted {
+    /// Waits (at most EXEC_START_TIMEOUT) until the process runs the requested program or has
+    /// ended. Logs and returns if it takes longer.
+    pub fn wait(self) {
+        match wait_eof(&self.pipe, Instant::now() + EXEC_START_TIMEOUT) {
+            Ok(true) => {}
+            Ok(false) => crate::warn!(
+                "exec: pid {} has not exec'd after {}s; answering anyway",
+                self.pid,
+                EXEC_START_TIMEOUT.as_secs()
+            ),
+            Err(e) => crate::warn!("exec: waiting for pid {} to exec: {}", self.pid, e),
+        }
     }
 }
 
@@ -72,7 +99,7 @@ impl Crun {
             cmd.arg("--console-socket").arg(sock);
         }
         cmd.arg(id);
-        self.run_logged(cmd, "create", &log, &pid_file, stdio)
+        self.run_logged(cmd, "create", &log, &pid_file, stdio, None)
     }
 
     /// `crun --log=file:<dir>/crun.log exec --process <dir>/process.json --detach
@@ -80,13 +107,19 @@ impl Crun {
     /// new process is about to execve (or has failed: then it exits non-zero and the process's
     /// own error is in the log), so failures are synchronous. The process inherits `stdio`.
     /// Returns its pid; it is re-parented to the agent when crun's helper exits.
+    ///
+    /// crun returns *just before* the process's execve. To answer only once the process runs
+    /// the requested program (so a `ps` or `signal` right after sees it, not crun), crun also
+    /// gets the write end of a pipe as fd 3: crun marks every fd from 3 up close-on-exec in the
+    /// new process, so the read end sees EOF once crun, its helper and the process (at its
+    /// execve, or its exit) have all let go of it, like runc's exec fifo.
     pub fn exec(
         &self,
         id: &str,
         dir: &Path,
         console_socket: Option<&Path>,
         stdio: ProcessStdio,
-    ) -> Result<i32, CrunError> {
+    ) -> Result<(i32, ExecStarted), CrunError> {
         let log = dir.join("crun.log");
         let pid_file = dir.join("pid");
         let mut cmd = Command::new(&self.bin);
@@ -101,7 +134,18 @@ impl Crun {
             cmd.arg("--console-socket").arg(sock);
         }
         cmd.arg(id);
-        self.run_logged(cmd, "exec", &log, &pid_file, stdio)
+        let (started_r, started_w) = sys::pipe().map_err(|e| CrunError {
+            message: format!("cannot create the exec pipe: {}", e),
+        })?;
+        let w = started_w.as_raw_fd();
+        // SAFETY: the hook runs in the child between fork and exec and only calls
+        // sys::inherit_fd_as (fcntl/dup2: async-signal-safe, no allocation). `w` stays open in
+        // the parent until after spawn (started_w is dropped below), so it is valid in the child.
+        unsafe {
+            cmd.pre_exec(move || sys::inherit_fd_as(w, EXEC_SYNC_FD));
+        }
+        let pid = self.run_logged(cmd, "exec", &log, &pid_file, stdio, Some(started_w))?;
+        Ok((pid, ExecStarted { pipe: started_r, pid }))
     }
 
     /// Runs a crun command that logs to `log` and writes `pid_file`; waits at most
@@ -113,13 +157,16 @@ impl Crun {
         log: &Path,
         pid_file: &Path,
         stdio: ProcessStdio,
+        child_only: Option<OwnedFd>,
     ) -> Result<i32, CrunError> {
         cmd.stdin(stdio.stdin).stdout(stdio.stdout).stderr(stdio.stderr);
         crate::debug!("running {:?}", cmd);
         let spawned = self.reaper.spawn(&mut cmd);
         // The Command holds our copies of the process-side pipe ends: close them now, so the
-        // process's exit (not our own fds) decides when the pipes reach end-of-file.
+        // process's exit (not our own fds) decides when the pipes reach end-of-file. Likewise
+        // any descriptor only the child was to inherit.
         drop(cmd);
+        drop(child_only);
         let (_child, waiter) = spawned.map_err(|e| CrunError {
             message: format!("cannot run {}: {}", self.bin.display(), e),
         })?;
@@ -207,6 +254,27 @@ impl Crun {
     }
 }
 
+/// Waits until every writer of the pipe `r` has closed it (true) or the deadline (false);
+/// anything written is ignored.
+fn wait_eof<F: AsRawFd>(r: &F, deadline: Instant) -> io::Result<bool> {
+    let mut buf = [0u8; 64];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        if sys::poll_one(r.as_raw_fd(), libc::POLLIN, Some(left))? == 0 {
+            return Ok(false);
+        }
+        match sys::read_fd(r.as_raw_fd(), &mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Reads `r` until EOF, the deadline, or MAX_MESSAGE*4 bytes.
 fn read_until<F: AsRawFd>(r: &F, deadline: Instant) -> io::Result<Vec<u8>> {
     let fd = r.as_raw_fd();
@@ -252,6 +320,19 @@ pub fn failure_message(verb: &str, status: ExitStatus, output: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eof_wait() {
+        let (r, w) = sys::pipe().expect("pipe");
+        assert_eq!(wait_eof(&r, Instant::now() + Duration::from_millis(20)).expect("wait"), false);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            let _ = sys::write_fd(w.as_raw_fd(), b"x");
+            drop(w);
+        });
+        assert!(wait_eof(&r, Instant::now() + Duration::from_secs(5)).expect("wait"));
+        let _ = t.join();
+    }
 
     #[test]
     fn failure_messages() {

@@ -919,8 +919,8 @@ impl Agent {
             }
         };
         let console = plan.console_path();
-        let pid = match self.crun.exec(id, &dir, console.as_deref(), proc_stdio) {
-            Ok(pid) => pid,
+        let (pid, started) = match self.crun.exec(id, &dir, console.as_deref(), proc_stdio) {
+            Ok(p) => p,
             Err(e) => {
                 crate::warn!("exec {} of {}: crun exec failed: {}", exec_id, id, e.message);
                 undo();
@@ -937,7 +937,11 @@ impl Agent {
                 return Err(e);
             }
         };
+        // crun applies consoleSize itself before the process runs; doing it again here costs
+        // nothing and covers a crun that does not.
         let tty = terminal_handle(&io, console_size, id);
+        // Answer once the process runs the requested program (see Crun::exec).
+        started.wait();
         if let Some(x) = lock(&self.containers).get_mut(id).and_then(|c| c.execs.get_mut(exec_id)) {
             x.state = ExecState::Running;
             x.pid = pid;

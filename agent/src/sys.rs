@@ -332,6 +332,22 @@ pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
+/// For a child between fork and exec (a `pre_exec` hook): makes `fd` available as `target`
+/// without close-on-exec. Only async-signal-safe calls (fcntl, dup2), no allocation.
+pub fn inherit_fd_as(fd: RawFd, target: RawFd) -> io::Result<()> {
+    if fd == target {
+        // dup2 onto itself would keep FD_CLOEXEC: clear the flag instead.
+        // SAFETY: F_GETFD/F_SETFD read and set the flags of an integer fd; no memory is passed.
+        let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) })?;
+    } else {
+        // SAFETY: dup2 takes integers; replacing `target` in the child is the intent.
+        cvt(unsafe { libc::dup2(fd, target) })?;
+    }
+    Ok(())
+}
+
 /// dup2(2) `fd` onto `target` (used to give PID 1 a console on fds 0-2).
 pub fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
     // SAFETY: dup2 takes integers; replacing `target` is the intent (fds 0-2 of PID 1).

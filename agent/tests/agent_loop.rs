@@ -952,6 +952,20 @@ fn exec_with_pipes_reports_output_then_its_exit() {
 }
 
 #[test]
+fn exec_answers_once_the_process_has_execd() {
+    let mut h = Host::start("execsync");
+    running(&mut h, "c1", "exec sleep 30\n");
+    h.script("c1.exec-slow", "exit 0\n");
+    std::fs::write(h.dir.join("fake/c1.exec-slow.hold"), "0.8").expect("hold");
+    let t = Instant::now();
+    h.ok(json!({"op":"exec","containerId":"c1","execId":"slow","process":{"args":["x"]},"stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(750), "answered after {:?}, before the process exec'd", took);
+    let frames = h.until_exec_exit("c1", "slow", T);
+    assert_eq!(last_event(&frames)["code"], 0);
+}
+
+#[test]
 fn exec_with_terminal_and_resize() {
     let mut h = Host::start("exectty");
     running(&mut h, "c1", "exec sleep 30\n");
