@@ -126,7 +126,8 @@ class Monitor {
     const khz = tscKhz(probe.cpuinfo);
     const params = [
       'console=ttyS0',
-      'panic=-1',
+      'panic=-1', // a guest panic reboots at once...
+      'reboot=t', // ...by triple fault, which -no-reboot turns into QEMU exiting (~3 s sooner than the default)
       'quiet',
       ...(khz === undefined ? [] : [`tsc_early_khz=${khz}`]),
       'kata.transport=serial',
