@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(command(b"", "kworker/0:1"), "[kworker/0:1]");
         assert_eq!(command(b"\0", "x"), "[x]");
         assert_eq!(command(b"a\xffb\0", "x"), "a\u{fffd}b");
-        let long = vec![b'\xc3', b'\xa9'].repeat(3000);
+        let long = [b'\xc3', b'\xa9'].repeat(3000);
         let c = command(&long, "x");
         assert!(c.len() <= MAX_CMD && c.len() >= MAX_CMD - 1);
     }

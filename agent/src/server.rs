@@ -554,7 +554,8 @@ impl Agent {
             }
         };
         let tty = terminal_handle(&io, opts.console_size, id);
-        let oom_base = cgroup::oom_kills(&lock(&self.containers).get(id).map(|c| c.cgroup.clone()).unwrap_or_default());
+        let cg = lock(&self.containers).get(id).map(|c| c.cgroup.clone());
+        let oom_base = cg.map_or(0, |cg| cgroup::oom_kills(&cg));
         {
             let mut cs = lock(&self.containers);
             if let Some(c) = cs.get_mut(id) {
@@ -596,16 +597,21 @@ impl Agent {
             }
         };
         let mut outs: Vec<Arc<OutStream>> = Vec::new();
-        let stdin_fd = match &io {
-            ProcIo::Pipes(p) => p.stdin.as_ref().and_then(|fd| sys::dup(fd.as_raw_fd()).ok()),
-            ProcIo::Pty(m) if stdio.stdin.is_some() => match sys::dup(m.as_raw_fd()) {
-                Ok(fd) => Some(fd),
-                Err(e) => {
-                    crate::error!("{}: cannot duplicate the terminal for stdin: {}", who, e);
+        // The stdin side: the pipe's write end, or a duplicate of the terminal master.
+        let (stdin_fd, io) = match io {
+            ProcIo::Pipes(AgentPipes { stdin, stdout, stderr }) => {
+                (stdin, ProcIo::Pipes(AgentPipes { stdin: None, stdout, stderr }))
+            }
+            ProcIo::Pty(m) => {
+                let fd = if stdio.stdin.is_some() {
+                    sys::dup(m.as_raw_fd())
+                        .map_err(|e| crate::error!("{}: cannot duplicate the terminal for stdin: {}", who, e))
+                        .ok()
+                } else {
                     None
-                }
-            },
-            ProcIo::Pty(_) => None,
+                };
+                (fd, ProcIo::Pty(m))
+            }
         };
         if let (Some(st), Some(fd)) = (&stdio.stdin, stdin_fd) {
             let st = Arc::clone(st);
@@ -1046,6 +1052,9 @@ impl Agent {
                     }
                     match (c.status, &c.tty) {
                         (Status::Created | Status::Running, Some(t)) => Arc::clone(t),
+                        (Status::Created | Status::Running, None) => {
+                            return Err(AgentError::bad_state(format!("the terminal of container {} is unavailable", id)))
+                        }
                         (Status::Stopped, _) => {
                             return Err(AgentError::bad_state(format!("container {} has exited", id)))
                         }
@@ -1061,10 +1070,15 @@ impl Agent {
                     }
                     match (x.state, &x.tty) {
                         (ExecState::Running, Some(t)) => Arc::clone(t),
+                        (ExecState::Running, None) => {
+                            return Err(AgentError::bad_state(format!("the terminal of exec {} is unavailable", e)))
+                        }
                         (ExecState::Exited, _) => {
                             return Err(AgentError::bad_state(format!("exec {} has exited", e)))
                         }
-                        _ => return Err(AgentError::bad_state(format!("exec {} is being started", e))),
+                        (ExecState::Starting, _) => {
+                            return Err(AgentError::bad_state(format!("exec {} is being started", e)))
+                        }
                     }
                 }
             }

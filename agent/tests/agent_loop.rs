@@ -239,21 +239,31 @@ impl Host {
     }
 }
 
+/// The parent pid of `pid`, from /proc.
+fn ppid_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()?;
+    stat.get(stat.rfind(')')? + 1..)?.split_whitespace().nth(1)?.parse().ok()
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
-        let _ = self.agent.kill();
-        let _ = self.agent.wait();
         // Container stand-ins the agent started (sleep etc.) may still run; the fake crun
-        // records their pids.
+        // records their pids. Pids are reused quickly (pid_max may be 32768): kill only those
+        // that are still the agent's children (it is their subreaper), before the agent goes.
+        let agent = self.agent.id() as i32;
         if let Ok(entries) = std::fs::read_dir(self.dir.join("fake/state")) {
             for e in entries.flatten() {
                 if e.path().extension().map_or(false, |x| x == "pid") {
-                    if let Ok(pid) = std::fs::read_to_string(e.path()) {
-                        let _ = Command::new("kill").arg("-9").arg(pid.trim()).stderr(Stdio::null()).status();
+                    let pid = std::fs::read_to_string(e.path()).ok().and_then(|p| p.trim().parse::<i32>().ok());
+                    if let Some(pid) = pid.filter(|p| *p > 1 && ppid_of(*p) == Some(agent)) {
+                        // SAFETY (test): kill(2) takes plain integers.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
                     }
                 }
             }
         }
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

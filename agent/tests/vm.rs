@@ -248,7 +248,7 @@ impl Vm {
                 f => kept.push(f),
             }
         }
-        kept.extend(self.backlog.drain(..));
+        kept.append(&mut self.backlog);
         self.backlog = kept;
         String::from_utf8_lossy(&got).into_owned()
     }
