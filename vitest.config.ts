@@ -22,6 +22,19 @@ export default defineConfig({
           pool: 'forks',
         },
       },
+      {
+        test: {
+          // podman, docker and containerd driving kata-runtime (docs/engines.md); not part of
+          // `npm test`: .ci/run runs `npm run test:engines` after installing the engines.
+          name: 'engines',
+          include: ['test/engines/**/*.test.ts'],
+          testTimeout: 600000,
+          hookTimeout: 300000,
+          fileParallelism: true,
+          maxWorkers: 2,
+          pool: 'forks',
+        },
+      },
     ],
   },
 });
