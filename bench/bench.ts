@@ -6,7 +6,7 @@
  *   state       one `state` call on a running container
  *   memory      PSS of everything one idle container costs on the host (kata: monitor, QEMU,
  *               virtiofsd and their helpers; runc: the container's processes)
- *   stdout      MiB/s of `head -c 100M /dev/zero` piped to the caller
+ *   stdout      MiB/s of 100 MiB of zeros (`head -c` of /dev/zero) piped to the caller
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   const roots = { kata: path.join(tmp, 'kata-root'), runc: path.join(tmp, 'runc-root') };
   const bundleTrue = makeDemoBundle(path.join(tmp, 'true'), ['true']);
   const bundleIdle = makeDemoBundle(path.join(tmp, 'idle'), ['sleep', '3600']);
-  const bundleOut = makeDemoBundle(path.join(tmp, 'out'), ['head', '-c', `${STDOUT_MIB}M`, '/dev/zero']);
+  const bundleOut = makeDemoBundle(path.join(tmp, 'out'), ['head', '-c', String(STDOUT_MIB * 1024 * 1024), '/dev/zero']);
   const rows: [string, string, string, string][] = [];
   const cleanup = (): void => {
     for (const [rt, root] of [[kata, roots.kata], [runc, roots.runc]] as const) {
@@ -199,12 +199,13 @@ async function main(): Promise<void> {
     const tr = median(tp.runc);
     rows.push([`stdout throughput (${STDOUT_MIB} MiB)`, `${tk.toFixed(1)} MiB/s`, `${tr.toFixed(1)} MiB/s`, `${(tk / tr).toFixed(2)}x`]);
 
+  } finally {
+    // What was measured is printed even when a later measure failed.
     const head: [string, string, string, string] = ['measure (median)', 'kata-runtime', 'runc', 'kata / runc'];
     const all = [head, ...rows];
     const w = [0, 1, 2, 3].map((c) => Math.max(...all.map((r) => r[c]?.length ?? 0)));
     console.log('');
     for (const r of all) console.log(r.map((cell, c) => cell.padEnd(w[c] ?? 0)).join('  ').trimEnd());
-  } finally {
     cleanup();
   }
 }
