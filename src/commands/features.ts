@@ -28,7 +28,9 @@ export default class Features extends RuntimeCommand {
     const features = {
       ociVersionMin: '1.0.0',
       ociVersionMax: SPEC_VERSION,
-      hooks: [...HOST_HOOKS],
+      // prestart, createRuntime, poststart, poststop run on the host; createContainer and
+      // startContainer run in the container's namespaces in the guest (crun runs them).
+      hooks: [...HOST_HOOKS, 'createContainer', 'startContainer'],
       mountOptions: MOUNT_OPTIONS,
       linux: {
         namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],

@@ -34,7 +34,16 @@ export function isBindMount(m: { type?: string; options?: string[] }): boolean {
 export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPlan {
   const copy = structuredClone(spec);
   copy.root = { path: GUEST_ROOTFS, ...(spec.root?.readonly === undefined ? {} : { readonly: spec.root.readonly }) };
+  // Hooks that run in the runtime's namespace run on the host (src/oci/hooks.ts); createContainer
+  // and startContainer run in the container's namespaces, which are the guest's: crun runs them.
+  const inGuest = { createContainer: spec.hooks?.createContainer, startContainer: spec.hooks?.startContainer };
   delete copy.hooks;
+  if (inGuest.createContainer?.length || inGuest.startContainer?.length) {
+    copy.hooks = {
+      ...(inGuest.createContainer?.length ? { createContainer: inGuest.createContainer } : {}),
+      ...(inGuest.startContainer?.length ? { startContainer: inGuest.startContainer } : {}),
+    };
+  }
   const binds: ShareBind[] = [];
   copy.mounts = (copy.mounts ?? []).map((m, i) => {
     if (!isBindMount(m)) return m;

@@ -220,9 +220,18 @@ describe('terminals, pause, hooks, mounts', () => {
       timeout: 10,
     });
     const b = env.bundle('hooked', ['true'], (spec) => {
-      spec['hooks'] = { createRuntime: [hook('createRuntime')], prestart: [hook('prestart')], poststart: [hook('poststart')], poststop: [hook('poststop')] };
+      (spec['root'] as Record<string, unknown>)['readonly'] = false;
+      spec['hooks'] = {
+        createRuntime: [hook('createRuntime')],
+        prestart: [hook('prestart')],
+        poststart: [hook('poststart')],
+        poststop: [hook('poststop')],
+        // runs inside the container, in the guest: its path and output are the container's
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'read -r state; echo "$state" > /tmp/startContainer'] }],
+      };
     });
     expect((await kr(env.root, ['run', '-b', b, 'hooked'])).code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(b, 'rootfs', 'tmp', 'startContainer'), 'utf8'))).toMatchObject({ id: 'hooked' });
     const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
     expect(lines.map((l) => l.split(' ')[0])).toEqual(['createRuntime', 'prestart', 'poststart', 'poststop']);
     const prestart = JSON.parse(lines[1]?.slice('prestart '.length) ?? '{}') as Record<string, unknown>;
