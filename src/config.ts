@@ -1,47 +1,56 @@
-import fs from 'node:fs';
+import { Logger } from './util/log.js';
+import { resolveConfig } from './config/resolve.js';
+import type { ConfigWarning, RuntimeConfig } from './config/types.js';
+import type { SizingConfig } from './vm/sizing.js';
 
 /**
- * Runtime configuration. Every default works on a machine prepared by setup. Environment variables
- * override single values (the configuration.toml file comes with the spec work; see docs).
+ * Runtime configuration: built-in defaults (every one works on a machine prepared by setup),
+ * overridden by configuration.toml (--config FILE, $KATA_CONF_FILE, or
+ * /etc/kata-containers/configuration.toml), overridden value by value by environment variables.
+ * docs/configuration.md lists every key.
  */
-export interface RuntimeConfig {
-  qemuPath: string;
-  virtiofsdPath: string;
-  kernel: string;
-  initrd: string;
-  machine: 'microvm' | 'q35';
-  accel: 'auto' | 'kvm' | 'tcg';
-  memoryMiB: number;
-  vcpus: number;
-  kernelParams: string[];
-  /** Seconds to wait for the agent's handshake after QEMU started. */
-  agentTimeoutSec: number;
-  agentDebug: boolean;
+
+export type { Accel, ConfigWarning, InternetworkingModel, Machine, ResolvedConfig, RuntimeConfig, SharedFs, ValueSource } from './config/types.js';
+export { GUEST_DIR } from './config/fields.js';
+export { chooseConfigFile, DEFAULT_CONFIG_FILE, resolveConfig, type ResolveOptions } from './config/resolve.js';
+
+export interface LoadOptions {
+  /** The --config value; empty or undefined: $KATA_CONF_FILE, then the default location. */
+  file?: string | undefined;
+  /** Receives each warning; by default they are logged (see reportConfigWarnings). */
+  onWarning?: (w: ConfigWarning) => void;
 }
 
-export const GUEST_DIR = '/usr/local/share/kata-runtime/guest';
-
-function num(v: string | undefined, dflt: number, name: string): number {
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${v}: must be a positive integer`);
-  return n;
+/** The effective configuration; throws KataError E_CONFIG naming the file or variable, the key and the problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): RuntimeConfig {
+  const r = resolveConfig({ env, file: opts.file });
+  if (opts.onWarning !== undefined) r.warnings.forEach(opts.onWarning);
+  else reportConfigWarnings(r.file ?? '', r.warnings, Logger.fromEnv(env), env['KATA_LOG_FILE'] !== undefined && env['KATA_LOG_FILE'] !== '');
+  return r.config;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
-  const guestDir = env['KATA_GUEST_DIR'] ?? GUEST_DIR;
-  const accel = env['KATA_ACCEL'];
+/**
+ * One log line per kind of warning. Unknown keys (typos, most likely) are warnings of every
+ * command, so on stderr without --log; Kata keys this runtime ignores only go to a --log file:
+ * a copied Kata configuration would otherwise add a line to every `state`. `kata-runtime env`
+ * and `kata-runtime check` show both.
+ */
+export function reportConfigWarnings(file: string, warnings: readonly ConfigWarning[], log: Logger, hasLogFile: boolean): void {
+  const keys = (kind: ConfigWarning['kind']): string[] => warnings.filter((w) => w.kind === kind).map((w) => w.key);
+  const unknown = keys('unknown');
+  const unused = keys('unused');
+  if (unknown.length > 0) log.warn(`${file}: unknown keys ignored: ${unknown.join(', ')}`);
+  if (unused.length > 0 && hasLogFile) log.warn(`${file}: Kata keys kata-runtime does not use, ignored: ${unused.join(', ')}`);
+}
+
+/** The sizing inputs of src/vm/sizing.ts (vmSize) from the effective configuration. */
+export function sizingConfig(c: RuntimeConfig): SizingConfig {
   return {
-    qemuPath: env['KATA_QEMU'] ?? '/usr/bin/qemu-system-x86_64',
-    virtiofsdPath: env['KATA_VIRTIOFSD'] ?? (fs.existsSync('/usr/libexec/virtiofsd') ? '/usr/libexec/virtiofsd' : '/usr/lib/qemu/virtiofsd'),
-    kernel: env['KATA_KERNEL'] ?? `${guestDir}/vmlinux`,
-    initrd: env['KATA_INITRD'] ?? `${guestDir}/initrd.img`,
-    machine: env['KATA_MACHINE'] === 'q35' ? 'q35' : 'microvm',
-    accel: accel === 'kvm' || accel === 'tcg' ? accel : 'auto',
-    memoryMiB: num(env['KATA_MEMORY_MIB'], 256, 'KATA_MEMORY_MIB'),
-    vcpus: num(env['KATA_VCPUS'], 1, 'KATA_VCPUS'),
-    kernelParams: (env['KATA_KERNEL_PARAMS'] ?? '').split(/\s+/).filter((s) => s !== ''),
-    agentTimeoutSec: num(env['KATA_AGENT_TIMEOUT'], 60, 'KATA_AGENT_TIMEOUT'),
-    agentDebug: env['KATA_AGENT_DEBUG'] === '1',
+    defaultMemoryMiB: c.memoryMiB,
+    memoryOverheadMiB: c.memoryOverheadMiB,
+    minMemoryMiB: c.minMemoryMiB,
+    maxMemoryMiB: c.maxMemoryMiB,
+    defaultVcpus: c.vcpus,
+    maxVcpus: c.maxVcpus,
   };
 }

@@ -1,4 +1,5 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
+import { loadConfig } from '../config.js';
 import { exitCodeFor, toKataError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { Logger, type LogFormat } from '../util/log.js';
@@ -12,6 +13,11 @@ export const globalFlags = {
   'systemd-cgroup': Flags.boolean({ description: 'accepted for compatibility; the guest manages its own cgroups', default: false, helpGroup: 'GLOBAL' }),
   rootless: Flags.string({ description: 'accepted for compatibility (true, false or auto)', default: 'auto', helpGroup: 'GLOBAL' }),
   criu: Flags.string({ description: 'accepted for compatibility; checkpoint/restore is not supported', default: 'criu', helpGroup: 'GLOBAL' }),
+  config: Flags.string({
+    description: 'configuration file (default: $KATA_CONF_FILE, else /etc/kata-containers/configuration.toml if it exists)',
+    default: '',
+    helpGroup: 'GLOBAL',
+  }),
 };
 
 export type GlobalFlags = Interfaces.InferredFlags<typeof globalFlags>;
@@ -31,7 +37,10 @@ export abstract class RuntimeCommand extends Command {
     // The monitor and later processes inherit the choice through the environment.
     if (g.log !== '') process.env['KATA_LOG_FILE'] = g.log;
     process.env['KATA_LOG_FORMAT'] = format;
-    return new Runtime(g.root, this.logger);
+    // Loaded after the logger exists, so that a configuration error reaches --log too.
+    const config = loadConfig(process.env, { file: g.config });
+    if (config.debug && !g.debug) this.logger = new Logger(g.log === '' ? undefined : g.log, format, true);
+    return new Runtime(g.root, this.logger, config);
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {

@@ -10,7 +10,7 @@ export interface VerbSurface {
 }
 
 export const GLOBAL: VerbSurface = {
-  value: ['root', 'log', 'log-format', 'criu', 'rootless'],
+  value: ['root', 'log', 'log-format', 'criu', 'rootless', 'config'],
   bool: ['debug', 'systemd-cgroup', 'help', 'version'],
   short: { h: 'help', v: 'version' },
 };
@@ -48,4 +48,7 @@ export const VERBS: Readonly<Record<string, VerbSurface>> = {
   events: { value: ['interval'], bool: ['stats'], short: {} },
   features: { value: [], bool: [], short: {} },
   spec: { value: ['bundle'], bool: ['rootless'], short: { b: 'bundle' } },
+  // kata-runtime's own
+  env: { value: [], bool: ['json'], short: {} },
+  check: { value: [], bool: [], short: {} },
 };

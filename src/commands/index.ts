@@ -1,5 +1,7 @@
+import Check from './check.js';
 import Create from './create.js';
 import Delete from './delete.js';
+import Env from './env.js';
 import Events from './events.js';
 import Exec from './exec.js';
 import Features from './features.js';
@@ -17,8 +19,10 @@ import Version from './version.js';
 
 /** Every verb, for oclif's explicit command discovery (no manifest, no directory scan at start-up). */
 export const COMMANDS = {
+  check: Check,
   create: Create,
   delete: Delete,
+  env: Env,
   events: Events,
   exec: Exec,
   features: Features,
