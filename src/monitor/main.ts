@@ -165,7 +165,7 @@ class Monitor {
       virtiofsdStartTime: startTimeOf(this.virtiofsd.pid),
     };
     this.store.write(this.rec);
-    this.log('info', `qemu pid ${this.vm.pid} (${accel.accel})`);
+    this.log('info', `qemu pid ${this.vm.pid} (${accel.accel}, ${cfg.memoryMiB} MiB, ${cfg.vcpus} vCPU)`);
     void this.vm.exited.then((how) => this.onVmExit(how));
     void this.virtiofsd.exited.then(() => {
       if (!this.finishing) this.fatal(new KataError('E_VM', 'virtiofsd exited unexpectedly'));

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { loadConfig, type RuntimeConfig } from '../config.js';
+import { loadConfig, sizingConfig, type RuntimeConfig } from '../config.js';
+import { annotationOverrides, vmSize } from '../vm/sizing.js';
 import { KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
 import { hostHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
@@ -98,6 +99,17 @@ export class Runtime {
       throw new KataError('E_INVALID_ARGUMENT', 'cannot use console socket if kata-runtime will not detach or allocate tty');
     }
     const plan = toGuestPlan(bundle.spec, opts.id, bundle.dir);
+    // The VM is sized for the container's limits (crun applies them inside); annotations the
+    // configuration allows may override that.
+    const size = vmSize(bundle.spec, sizingConfig(this.config));
+    const over = annotationOverrides(bundle.spec.annotations ?? {}, this.config.enableAnnotations);
+    const vmConfig: RuntimeConfig = {
+      ...this.config,
+      memoryMiB: over.memoryMiB ?? size.memoryMiB,
+      vcpus: over.vcpus ?? size.vcpus,
+      kernelParams: [...this.config.kernelParams, ...(over.kernelParams ?? [])],
+    };
+    this.log.debug(`VM for ${opts.id}: ${vmConfig.memoryMiB} MiB, ${vmConfig.vcpus} vCPU (${size.reason}${over.memoryMiB ?? over.vcpus ? '; annotations' : ''})`);
     const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
     const files = this.store.createDir(opts.id);
     let monitor: ChildProcess | undefined;
@@ -128,7 +140,7 @@ export class Runtime {
         rootfs: bundle.rootfs,
         guestSpec: plan.spec,
         binds: plan.binds,
-        config: this.config,
+        config: vmConfig,
         ...(consoleSocket === undefined ? {} : { consoleSocket }),
       };
       writeFileAtomic(files.launch, JSON.stringify(launch));
