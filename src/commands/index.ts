@@ -5,6 +5,7 @@ import Env from './env.js';
 import Events from './events.js';
 import Exec from './exec.js';
 import Features from './features.js';
+import Help from './help.js';
 import Kill from './kill.js';
 import List from './list.js';
 import Pause from './pause.js';
@@ -26,6 +27,7 @@ export const COMMANDS = {
   events: Events,
   exec: Exec,
   features: Features,
+  help: Help,
   kill: Kill,
   list: List,
   pause: Pause,
