@@ -194,7 +194,7 @@ procs_under() {
     [ "$ppid" = "$$" ] && continue
     parent[$pid]=$ppid
     cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-    case "$cmd" in *"$DIR"*) hit[$pid]=1 ;; esac
+    case "$cmd" in *"$DIR/"* | *"$DIR "* | *"$DIR,"* | *"$DIR:"*) hit[$pid]=1 ;; esac
   done
   local changed=1
   while [ $changed = 1 ]; do
@@ -262,11 +262,11 @@ cmd_stop() {
   # Mounts under DIR (overlay snapshots, shm, netns bind mounts), deepest first.
   local m i mp
   for ((i = 0; i < 5; i++)); do
-    m=$(awk -v d="$DIR" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+    m=$(awk -v d="$DIR" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
     [ -z "$m" ] && break
     for mp in $m; do umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true; done
   done
-  m=$(awk -v d="$DIR" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo)
+  m=$(awk -v d="$DIR" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo)
   left=$(procs_under)
   [ -z "$m" ] || die "mounts left under $DIR: $m"
   [ -z "$left" ] || die "processes left that mention $DIR: $left"

@@ -119,8 +119,8 @@ class Docker implements Engine {
   }
 
   stateDir(id: string): string {
-    // the shim calls the runtime with --root <exec-root>/runtime-<name>/moby
-    return path.join(this.dir, 'docker', 'exec', `runtime-${this.runtime}`, 'moby', id);
+    // docker 20.10 has the shim call every runtime, kata included, with --root <exec-root>/runtime-runc/moby
+    return path.join(this.dir, 'docker', 'exec', 'runtime-runc', 'moby', id);
   }
 
   async checkTop(c: string): Promise<void> {

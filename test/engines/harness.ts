@@ -245,7 +245,7 @@ export interface TerminalStep {
 
 export interface TerminalResult {
   screen: string;
-  /** The exit status of the command run in the terminal. */
+  /** The exit status of the command run in the terminal (128+N for death by signal N). */
   code: number;
 }
 
@@ -263,7 +263,11 @@ export async function inTerminal(dir: string, argv: string[], steps: TerminalSte
   const tmux = (...a: string[]): Promise<Res> => sh(['tmux', '-S', sock, ...a], { timeoutMs: 20000 });
   const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-J', '-S', '-', '-t', 'w')).stdout;
   try {
-    await ok(['tmux', '-S', sock, '-f', conf, 'new-session', '-d', '-x', '160', '-y', '50', '-s', 'w', '--', ...argv], { timeoutMs: 20000 });
+    // A shell in the pane runs the command and records its exit status in a file: tmux's own
+    // #{pane_dead_status} is sometimes never filled in when the pty closes before the reap.
+    const statusFile = `${sock}.status`;
+    const wrapper = '"$@"; echo $? > "$STATUS_FILE.tmp" && mv "$STATUS_FILE.tmp" "$STATUS_FILE"';
+    await ok(['tmux', '-S', sock, '-f', conf, 'new-session', '-d', '-x', '160', '-y', '50', '-s', 'w', '-e', `STATUS_FILE=${statusFile}`, '--', 'sh', '-c', wrapper, 'sh', ...argv], { timeoutMs: 20000 });
     const deadline = Date.now() + timeoutMs;
     const left = (): number => Math.max(1000, deadline - Date.now());
     for (const step of steps) {
@@ -271,7 +275,7 @@ export async function inTerminal(dir: string, argv: string[], steps: TerminalSte
         const s = await screen();
         if (step.waitFor.test(s)) return true;
         const dead = (await tmux('display-message', '-p', '-t', 'w', '#{pane_dead}')).stdout.trim();
-        if (dead === '1') throw new Error(`the command exited before ${String(step.waitFor)} appeared; screen:\n${s}`);
+        if (dead === '1' || fs.existsSync(statusFile)) throw new Error(`the command exited before ${String(step.waitFor)} appeared; screen:\n${s}`);
         return undefined;
       }, left()).catch(async (e: unknown) => {
         throw new Error(`${(e as Error).message}\nscreen:\n${await screen().catch(() => '?')}`);
@@ -282,8 +286,8 @@ export async function inTerminal(dir: string, argv: string[], steps: TerminalSte
       }
     }
     const code = await waitFor(`${argv.join(' ')} to exit in its terminal`, async () => {
-      const st = (await tmux('display-message', '-p', '-t', 'w', '#{pane_dead} #{pane_dead_status}')).stdout.trim().split(' ');
-      return st[0] === '1' ? Number(st[1]) : undefined;
+      if (!fs.existsSync(statusFile)) return undefined;
+      return Number(fs.readFileSync(statusFile, 'utf8').trim());
     }, left()).catch(async (e: unknown) => {
       throw new Error(`${(e as Error).message}\nscreen:\n${await screen().catch(() => '?')}`);
     });
@@ -291,6 +295,7 @@ export async function inTerminal(dir: string, argv: string[], steps: TerminalSte
   } finally {
     await tmux('kill-server').catch(() => undefined);
     fs.rmSync(sock, { force: true });
+    fs.rmSync(`${sock}.status`, { force: true });
   }
 }
 
