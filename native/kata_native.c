@@ -806,6 +806,20 @@ static napi_value SetRaw(napi_env env, napi_callback_info info) {
   return undef;
 }
 
+/*
+ * exitNow(code): _exit(2) at once. process.exit() runs libuv's shutdown, which joins the thread
+ * pool: a pool thread blocked in read(2) on a caller's stdin pipe or terminal (that nobody will
+ * ever close) would make the process hang after its work is done. Callers write everything
+ * synchronously before calling this, so there is nothing left to flush.
+ */
+static napi_value ExitNow(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, "exitNow")) return NULL;
+  double code;
+  if (!get_uint(env, argv[0], 255, "exitNow", "code", &code)) return NULL;
+  _exit((int)code);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -818,6 +832,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"getWinsize", NULL, GetWinsize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setWinsize", NULL, SetWinsize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRaw", NULL, SetRaw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"exitNow", NULL, ExitNow, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { RuntimeCommand } from '../cli/base.js';
 import { KataError } from '../errors.js';
+import { exitNow } from '../native/index.js';
 
 export default class Exec extends RuntimeCommand {
   static override description = 'run a new process inside the container (in its VM)';
@@ -37,7 +38,7 @@ export default class Exec extends RuntimeCommand {
       if (!/^[0-9]+$/.test(g)) throw new KataError('E_INVALID_ARGUMENT', `invalid value ${JSON.stringify(g)} for flag -additional-gids`);
       return Number(g);
     });
-    process.exitCode = await rt.exec({
+    const code = await rt.exec({
       id: args.id,
       detach: flags.detach,
       pidFile: flags['pid-file'],
@@ -55,6 +56,10 @@ export default class Exec extends RuntimeCommand {
         caps: flags.cap,
       },
     });
+    // A foreground exec may still have a read of the caller's stdin pending in the thread pool
+    // (a terminal or pipe that stays open): leave without waiting for it, as runc does.
+    if (!flags.detach) exitNow(code);
+    process.exitCode = code;
   }
 
   /** runc exits 255 when exec itself fails (the process's own failures are its exit code). */

@@ -20,6 +20,7 @@ import { rfc3339 } from '../util/log.js';
 import type { Supervised } from '../util/child.js';
 import { sleep } from '../util/fsx.js';
 import { exitLike } from '../util/exit.js';
+import { exitNow } from '../native/index.js';
 import { chooseAccelerator, probeHost, tscKhz } from '../vm/accel.js';
 import type { RunningVm } from '../vm/hypervisor.js';
 import { QemuHypervisor } from '../vm/qemu.js';
@@ -83,7 +84,7 @@ class Monitor {
       await this.teardown();
       ready = { ok: false, code: k.code, message: k.oneLine() };
       this.report(ready);
-      process.exit(1);
+      exitNow(1);
     }
     this.report(ready);
     this.log('info', 'container created');
@@ -97,7 +98,7 @@ class Monitor {
     if (this.rec === undefined || this.rec.status === 'creating') {
       void this.teardown().finally(() => {
         this.report({ ok: false, code: 'E_INTERNAL', message: `monitor failed: ${e instanceof Error ? e.message : String(e)}` });
-        process.exit(1);
+        exitNow(1);
       });
       return;
     }
@@ -402,5 +403,5 @@ async function main(): Promise<void> {
 void main().catch(async (e: unknown) => {
   process.stderr.write(`kata-runtime monitor: ${String(e)}\n`);
   await sleep(0);
-  process.exit(1);
+  exitNow(1);
 });

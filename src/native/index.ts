@@ -38,6 +38,7 @@ interface Binding {
   getWinsize(fd: number): Winsize;
   setWinsize(fd: number, rows: number, cols: number): void;
   setRaw(fd: number): void;
+  exitNow(code: number): never;
 }
 
 const FUNCTIONS: readonly (keyof Binding)[] = [
@@ -49,6 +50,7 @@ const FUNCTIONS: readonly (keyof Binding)[] = [
   'getWinsize',
   'setWinsize',
   'setRaw',
+  'exitNow',
 ];
 
 const ADDON = path.join('native', 'build', 'Release', 'kata_native.node');
@@ -158,4 +160,12 @@ export function setWinsize(fd: number, rows: number, cols: number): void {
 /** cfmakeraw + tcsetattr(TCSANOW): the terminal passes bytes unchanged (no echo, no line discipline). */
 export function setRaw(fd: number): void {
   load().setRaw(fd);
+}
+
+/**
+ * _exit(code) at once, without libuv's shutdown (which joins the thread pool and so hangs while a
+ * pool thread is blocked reading a caller's stdin). Write everything synchronously first.
+ */
+export function exitNow(code: number): never {
+  return load().exitNow(code);
 }

@@ -1,9 +1,11 @@
+import { exitNow } from '../native/index.js';
 import type { ExitStatus } from '../runtime/store.js';
 
 /**
  * Ends this process the way the container's process ended: with its exit code, or killed by the
  * same signal, so that a caller's waitpid() sees what it would have seen under runc. The given
- * signals' handlers are removed first so the signal is not caught.
+ * signals' handlers are removed first so the signal is not caught. Exits with _exit (see
+ * exitNow): a thread-pool read of the caller's stdin may be blocked for ever.
  */
 export function exitLike(status: ExitStatus, handled: readonly NodeJS.Signals[] = []): never {
   if (status.signal !== null) {
@@ -19,7 +21,7 @@ export function exitLike(status: ExitStatus, handled: readonly NodeJS.Signals[] 
     while (Date.now() - t < 200) {
       // give the kernel a moment to deliver it
     }
-    process.exit(128 + sig);
+    exitNow(128 + sig);
   }
-  process.exit(status.code ?? 0);
+  exitNow(status.code ?? 0);
 }

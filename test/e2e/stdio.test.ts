@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kr, leftovers, requirePrerequisites, testEnv, type TestEnv } from './helpers.js';
+import { CLI, kr, leftovers, requirePrerequisites, testEnv, type TestEnv } from './helpers.js';
 
 let env: TestEnv;
 beforeAll(() => {
@@ -34,6 +35,17 @@ describe('stdio passes through the VM unchanged', () => {
     expect(r.stdout.length).toBe(104857600);
     const want = crypto.createHash('sha256').update(Buffer.alloc(104857600, 'k')).digest('hex');
     expect(crypto.createHash('sha256').update(r.stdout).digest('hex')).toBe(want);
+  });
+
+  it('ends when the process ends, even if the caller never closes stdin (as containerd does)', async () => {
+    const b = env.bundle('openstdin', ['sh', '-c', 'echo bye; exit 42']);
+    const child = spawn(process.execPath, [CLI, '--root', env.root, 'run', '-b', b, 'openstdin'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    child.stdin.destroy(); // only now: the write end stayed open the whole time
+    expect(code).toBe(42);
+    expect(out).toBe('bye\n');
   });
 
   it('feeds 8 MiB of stdin through and back', async () => {

@@ -80,6 +80,13 @@ describe('exec', () => {
     expect(r.stdout.toString()).toBe('from stdin\nhi /tmp 65534:65534\n');
   });
 
+  it('returns when the process ends, even if the caller never closes stdin', async () => {
+    const child = spawn(process.execPath, [CLI, '--root', env.root, 'exec', 'execbox', 'sh', '-c', 'exit 9'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    child.stdin.destroy();
+    expect(code).toBe(9);
+  });
+
   it('takes a process from --process', async () => {
     const file = path.join(env.tmp, 'process.json');
     fs.writeFileSync(file, JSON.stringify({ args: ['sh', '-c', 'echo "$A"; exit 7'], env: ['A=from-file', 'PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } }));
