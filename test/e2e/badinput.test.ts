@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultSpec } from '../../src/oci/default-spec.js';
-import { kr, leftovers, makeRootfs, requirePrerequisites, testEnv, type Result, type TestEnv } from './helpers.js';
+import { expectClean, kr, leftovers, makeRootfs, requirePrerequisites, testEnv, type Result, type TestEnv } from './helpers.js';
 
 let env: TestEnv;
 beforeAll(() => {
@@ -10,23 +10,6 @@ beforeAll(() => {
   env = testEnv('bad');
 });
 afterAll(() => env.cleanup());
-
-/** Exit 1, exactly one line on stderr matching `msg`, exactly one JSON error line in --log, nothing left. */
-async function expectClean(r: Result, msg: RegExp, logFile?: string): Promise<void> {
-  expect(r.code).toBe(1);
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(msg);
-  if (logFile !== undefined) {
-    const log = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '');
-    expect(log).toHaveLength(1);
-    const v = JSON.parse(log[0] ?? '') as Record<string, string>;
-    expect(v['level']).toBe('error');
-    expect(v['msg']).toMatch(msg);
-    expect(v['time']).toMatch(/^\d{4}-/);
-  }
-  expect(leftovers(env)).toEqual([]);
-}
 
 function rawBundle(name: string, config: string | undefined, rootfs = true): string {
   const b = path.join(env.tmp, name);
@@ -52,45 +35,45 @@ async function create(bundle: string, id = `bad${n++}`, extraEnv: NodeJS.Process
 describe('bad input: one clear error line, exit 1, nothing left behind', () => {
   it('a missing bundle directory', async () => {
     const { r, log } = await create(path.join(env.tmp, 'nope'));
-    await expectClean(r, /bundle .*nope: no such directory/, log);
+    expectClean(env, r, /bundle .*nope: no such directory/, log);
   });
 
   it('a missing config.json', async () => {
     const { r, log } = await create(rawBundle('noconfig', undefined));
-    await expectClean(r, /config\.json: no such file or directory/, log);
+    expectClean(env, r, /config\.json: no such file or directory/, log);
   });
 
   it('invalid JSON', async () => {
     const { r, log } = await create(rawBundle('badjson', '{"ociVersion": "1.0.2", '));
-    await expectClean(r, /invalid JSON/, log);
+    expectClean(env, r, /invalid JSON/, log);
   });
 
   it('a config that breaks the schema names the path', async () => {
     const spec = defaultSpec(['true']);
     (spec['process'] as Record<string, unknown>)['args'] = 'true';
     const { r, log } = await create(rawBundle('schema', JSON.stringify(spec)));
-    await expectClean(r, /process\.args: must be array/, log);
+    expectClean(env, r, /process\.args: must be array/, log);
   });
 
   it('a config without a process', async () => {
     const spec = defaultSpec(['true']);
     delete spec['process'];
     const { r, log } = await create(rawBundle('noproc', JSON.stringify(spec)));
-    await expectClean(r, /process: is required/, log);
+    expectClean(env, r, /process: is required/, log);
   });
 
   it('a terminal without a console socket (create detaches, as runc refuses)', async () => {
     const spec = defaultSpec(['true']);
     (spec['process'] as Record<string, unknown>)['terminal'] = true;
     const { r, log } = await create(rawBundle('tty', JSON.stringify(spec)));
-    await expectClean(r, /cannot allocate tty .* without setting console socket/, log);
+    expectClean(env, r, /cannot allocate tty .* without setting console socket/, log);
   });
 
   it('a bind mount whose source does not exist', async () => {
     const spec = defaultSpec(['true']);
     (spec['mounts'] as unknown[]).push({ destination: '/data', type: 'bind', source: path.join(env.tmp, 'no-such-dir'), options: ['rbind'] });
     const { r, log } = await create(rawBundle('nobind', JSON.stringify(spec)));
-    await expectClean(r, /mounts\.7: bind source .*no-such-dir: no such file or directory/, log);
+    expectClean(env, r, /mounts\.7\.source: .*no-such-dir: no such file or directory/, log);
   });
 
   it('a console socket nobody listens on', async () => {
@@ -99,25 +82,25 @@ describe('bad input: one clear error line, exit 1, nothing left behind', () => {
     const b = rawBundle('deadsock', JSON.stringify(spec));
     const log = path.join(env.tmp, `log-${n++}.json`);
     const r = await kr(env.root, ['--log', log, '--log-format', 'json', 'create', '--console-socket', path.join(env.tmp, 'nobody.sock'), '--bundle', b, `bad${n++}`]);
-    await expectClean(r, /console socket .*nobody\.sock: .*No such file or directory/, log);
+    expectClean(env, r, /console socket .*nobody\.sock: .*No such file or directory/, log);
   });
 
   it('a failing prestart hook fails create', async () => {
     const spec = defaultSpec(['true']);
     spec['hooks'] = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', 'echo hook says no >&2; exit 3'] }] };
     const { r, log } = await create(rawBundle('badhook', JSON.stringify(spec)));
-    await expectClean(r, /prestart hook \/bin\/sh exited 3: hook says no/, log);
+    expectClean(env, r, /prestart hook \/bin\/sh exited 3: hook says no/, log);
   });
 
   it('a missing rootfs', async () => {
     const { r, log } = await create(rawBundle('norootfs', JSON.stringify(defaultSpec(['true'])), false));
-    await expectClean(r, /root\.path .*: no such directory/, log);
+    expectClean(env, r, /root\.path: .*rootfs: no such directory/, log);
   });
 
   it.each(['bad/id', '..', 'a b', 'x$y', ''])('the id %j', async (id) => {
     const b = rawBundle(`id${n++}`, JSON.stringify(defaultSpec(['true'])));
     const { r, log } = await create(b, id);
-    await expectClean(r, /invalid container id/, log);
+    expectClean(env, r, /invalid container id/, log);
   });
 
   it('an id already in use leaves the first container alone', async () => {
@@ -133,7 +116,7 @@ describe('bad input: one clear error line, exit 1, nothing left behind', () => {
 
   it.each([['start'], ['state'], ['kill'], ['delete']])('an unknown id for %s', async (verb) => {
     const r = await kr(env.root, [verb, 'no-such-container']);
-    await expectClean(r, /container no-such-container does not exist/);
+    expectClean(env, r, /container no-such-container does not exist/);
   });
 
   it('a bad signal name', async () => {
@@ -149,7 +132,7 @@ describe('bad input: one clear error line, exit 1, nothing left behind', () => {
   it('QEMU failing to start', async () => {
     const b = rawBundle('noqemu', JSON.stringify(defaultSpec(['true'])));
     const { r, log } = await create(b, 'noqemu', { KATA_KERNEL: path.join(env.tmp, 'no-such-kernel') });
-    await expectClean(r, /QEMU failed to start/, log);
+    expectClean(env, r, /QEMU failed to start/, log);
   });
 
   it('an agent that never comes up (the guest has no init)', async () => {
@@ -157,6 +140,6 @@ describe('bad input: one clear error line, exit 1, nothing left behind', () => {
     fs.writeFileSync(bogus, Buffer.alloc(4096));
     const b = rawBundle('noagent', JSON.stringify(defaultSpec(['true'])));
     const { r, log } = await create(b, 'noagent', { KATA_INITRD: bogus, KATA_AGENT_TIMEOUT: '30' });
-    await expectClean(r, /VM exited during start-up|handshake/, log);
+    expectClean(env, r, /VM exited during start-up|handshake/, log);
   });
 });

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 import { GUEST_DIR } from '../../src/config.js';
 import { makeDemoBundle } from '../../src/oci/demo.js';
 
@@ -129,4 +130,25 @@ export function leftovers(env: TestEnv): string[] {
   const left = [...processesMentioning(env.tmp), ...mountsMentioning(env.tmp)];
   if (fs.existsSync(env.root)) left.push(...fs.readdirSync(env.root).map((d) => `state dir ${d}`));
   return left;
+}
+
+/**
+ * A command that failed cleanly: exit 1, exactly one line on stderr matching `msg`, exactly one
+ * JSON error line in `logFile` (a --log written with --log-format json), nothing of env's
+ * containers left behind.
+ */
+export function expectClean(env: TestEnv, r: Result, msg: RegExp, logFile?: string): void {
+  expect(r.code).toBe(1);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(msg);
+  if (logFile !== undefined) {
+    const log = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '');
+    expect(log).toHaveLength(1);
+    const v = JSON.parse(log[0] ?? '') as Record<string, string>;
+    expect(v['level']).toBe('error');
+    expect(v['msg']).toMatch(msg);
+    expect(v['time']).toMatch(/^\d{4}-/);
+  }
+  expect(leftovers(env)).toEqual([]);
 }
