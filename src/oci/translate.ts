@@ -59,6 +59,9 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
     binds.push({ host, name, kind: st.isDirectory() ? 'dir' : 'file' });
     return { ...m, source: `${GUEST_SHARED_DIR}/${name}` };
   });
+  // The guest kernel has no AppArmor and crun refuses a profile it cannot apply; docker sets
+  // `docker-default` on every AppArmor host. The VM boundary is the confinement (as in Kata).
+  if (copy.process) delete (copy.process as unknown as Record<string, unknown>)['apparmorProfile'];
   if (copy.linux) {
     copy.linux.cgroupsPath = `/kata/${id}`;
     if (copy.linux.namespaces) copy.linux.namespaces = copy.linux.namespaces.map((ns) => ({ type: ns.type }));

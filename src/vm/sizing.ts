@@ -35,7 +35,7 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-/** CPUs named by a cpuset list such as "0-3,6". */
+/** The highest CPU index named by a cpuset list such as "0-3,6", plus one: the vCPUs it needs. */
 export function cpusetCount(list: string): number {
   const cpus = new Set<number>();
   for (const part of list.split(',')) {
@@ -48,7 +48,8 @@ export function cpusetCount(list: string): number {
     if (b < a || b - a > 4096) throw new KataError('E_INVALID_BUNDLE', `linux.resources.cpu.cpus: bad cpu range ${JSON.stringify(p)}`);
     for (let i = a; i <= b; i++) cpus.add(i);
   }
-  return cpus.size;
+  // The guest numbers its CPUs from 0: "1" needs two vCPUs for CPU 1 to exist.
+  return cpus.size === 0 ? 0 : Math.max(...cpus) + 1;
 }
 
 /** The VM size for a spec: memory limit + overhead, CPU quota (or cpuset) as a vCPU count. */
@@ -73,9 +74,16 @@ export function vmSize(spec: Spec, cfg: SizingConfig): VmSize {
   if (quota !== undefined && quota > 0 && period > 0) {
     vcpus = Math.ceil(quota / period);
     why.push(`cpu quota ${quota}/${period}`);
-  } else if (typeof cpu['cpus'] === 'string' && cpu['cpus'] !== '') {
-    vcpus = cpusetCount(cpu['cpus']);
-    why.push(`cpuset ${cpu['cpus']}`);
+  }
+  if (typeof cpu['cpus'] === 'string' && cpu['cpus'] !== '') {
+    const need = cpusetCount(cpu['cpus']);
+    if (need > cfg.maxVcpus) {
+      throw new KataError('E_UNSUPPORTED', `linux.resources.cpu.cpus: ${JSON.stringify(cpu['cpus'])} names CPU ${need - 1}, but a VM has at most ${cfg.maxVcpus} vCPUs (default_maxvcpus)`);
+    }
+    if (need > vcpus || !(quota !== undefined && quota > 0)) {
+      vcpus = Math.max(need, quota !== undefined && quota > 0 ? vcpus : 1);
+      why.push(`cpuset ${cpu['cpus']}`);
+    }
   }
   const clampedCpus = clamp(vcpus, 1, cfg.maxVcpus);
   if (clampedCpus !== vcpus) why.push(`vcpus bounded to ${clampedCpus}`);

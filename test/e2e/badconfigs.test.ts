@@ -274,7 +274,6 @@ const unsupportedCases: Case[] = [
     edit: (s) => seccomp(s, { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/seccomp.sock', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }),
     expect: 'linux.seccomp.listenerPath: a seccomp notification listener on the host cannot be reached from the VM',
   },
-  { name: 'an AppArmor profile', edit: (s) => void (proc(s)['apparmorProfile'] = 'docker-default'), expect: 'process.apparmorProfile: the guest kernel has no AppArmor to apply it' },
   { name: 'a kernel memory limit', edit: (s) => void (resources(s)['memory'] = { limit: 67108864, kernel: 33554432 }), expect: "linux.resources.memory.kernel: the guest's cgroup v2 has no kernel memory limit" },
   { name: 'a swappiness of 0', edit: (s) => void (resources(s)['memory'] = { swappiness: 0 }), expect: "linux.resources.memory.swappiness: the guest's cgroup v2 has no per-cgroup swappiness" },
   { name: 'useHierarchy, even false', edit: (s) => void (resources(s)['memory'] = { useHierarchy: false }), expect: "linux.resources.memory.useHierarchy: the guest's cgroup v2 has no use_hierarchy switch (it is always hierarchical)" },

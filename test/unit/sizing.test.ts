@@ -22,12 +22,16 @@ describe('VM sizing from the container\'s resources', () => {
     expect(vmSize(spec({ cpu: { quota: 50000 } }), cfg).vcpus).toBe(1);
     expect(vmSize(spec({ cpu: { quota: 1600000, period: 100000 } }), cfg).vcpus).toBe(4);
     expect(vmSize(spec({ cpu: { cpus: '0-2' } }), cfg).vcpus).toBe(3);
-    expect(vmSize(spec({ cpu: { quota: -1, cpus: '1' } }), cfg).vcpus).toBe(1);
+    // CPU 1 must exist in the guest: two vCPUs
+    expect(vmSize(spec({ cpu: { quota: -1, cpus: '1' } }), cfg).vcpus).toBe(2);
+    expect(vmSize(spec({ cpu: { quota: 100000, period: 100000, cpus: '2' } }), cfg).vcpus).toBe(3);
+    expect(() => vmSize(spec({ cpu: { cpus: '7' } }), cfg)).toThrow(/names CPU 7, but a VM has at most 4 vCPUs/);
   });
 
   it('counts cpuset lists', () => {
-    expect(cpusetCount('0-3,6')).toBe(5);
-    expect(cpusetCount('1,1,2')).toBe(2);
+    expect(cpusetCount('0-3,6')).toBe(7);
+    expect(cpusetCount('1,1,2')).toBe(3);
+    expect(cpusetCount('0')).toBe(1);
     for (const bad of ['a', '3-1', '0-99999', '1;2']) expect(() => cpusetCount(bad)).toThrow(/cpu/);
   });
 });

@@ -157,6 +157,13 @@ describe('host side of the spec', () => {
     expect(plan.spec.linux?.cgroupsPath).toBe('/kata/c1');
   });
 
+  it('an AppArmor profile is dropped on the way to the guest (it has no AppArmor)', () => {
+    const spec = defaultSpec(['true']) as unknown as Spec;
+    (spec.process as unknown as Record<string, unknown>)['apparmorProfile'] = 'docker-default';
+    expect(toGuestPlan(spec, 'c1', tmp).spec.process).not.toHaveProperty('apparmorProfile');
+    expect(spec.process).toHaveProperty('apparmorProfile');
+  });
+
   it('a missing bind source is a bundle error', () => {
     const spec = defaultSpec(['true']) as unknown as Spec;
     spec.mounts = [{ destination: '/v', type: 'bind', source: '/no/such/source' }];
