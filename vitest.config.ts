@@ -24,6 +24,19 @@ export default defineConfig({
       },
       {
         test: {
+          // Every bundle of test/diff/cases.ts under runc and under kata-runtime, compared
+          // (docs/differential.md). One VM at a time: the cases run strictly in sequence.
+          name: 'diff',
+          include: ['test/diff/**/*.test.ts'],
+          testTimeout: 300000,
+          hookTimeout: 120000,
+          fileParallelism: false,
+          maxWorkers: 1,
+          pool: 'forks',
+        },
+      },
+      {
+        test: {
           // podman, docker and containerd driving kata-runtime (docs/engines.md); not part of
           // `npm test`: .ci/run runs `npm run test:engines` after installing the engines.
           name: 'engines',

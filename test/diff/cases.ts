@@ -1,0 +1,667 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { CAPABILITIES } from '../../src/oci/bundle.js';
+import { DEFAULT_CAPS } from '../../src/oci/default-spec.js';
+import type { Ctx, DiffCase, Normalisation, Outcome, Spec } from './harness.js';
+
+/**
+ * The table of the differential suite: each bundle runs under runc and under kata-runtime and
+ * must give the same stdout, stderr and exit code (and the same host-side observation), except
+ * where a case documents an inherent difference (docs/differential.md lists them all).
+ */
+
+const sh = (script: string): string[] => ['sh', '-c', script];
+
+function caps(s: Spec, list: string[]): void {
+  s['process'].capabilities = { bounding: list, effective: list, permitted: list, ambient: list };
+}
+function mount(s: Spec, m: Record<string, unknown>): void {
+  s['mounts'].push(m);
+}
+function resources(s: Spec, r: Record<string, unknown>): void {
+  Object.assign(s['linux'].resources, r);
+}
+function rlimits(s: Spec, ...l: Array<[string, number, number]>): void {
+  s['process'].rlimits = l.map(([type, soft, hard]) => ({ type, soft, hard }));
+}
+function hook(s: Spec, kind: string, script: string, extra: Record<string, unknown> = {}): void {
+  s['hooks'] ??= {};
+  (s['hooks'][kind] ??= []).push({ path: '/bin/sh', args: ['sh', '-c', script], ...extra });
+}
+function seccomp(s: Spec, rules: Array<Record<string, unknown>>): void {
+  s['linux'].seccomp = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: rules };
+}
+/** The host dir `name` (made by setup) bound at `dest`. */
+function bindHost(s: Spec, ctx: Ctx, name: string, dest: string, options: string[] = ['rbind', 'rw']): void {
+  mount(s, { destination: dest, type: 'bind', source: path.join(ctx.host, name), options });
+}
+/** host/data (0755 root): a file `secret` and a dir `sub`, each with [mode, uid, gid]. */
+function dataTree(ctx: Ctx, secret: [number, number, number], sub: [number, number, number]): void {
+  const d = path.join(ctx.host, 'data');
+  fs.mkdirSync(path.join(d, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(d, 'secret'), 's3cret\n');
+  for (const [name, [mode, uid, gid]] of [['secret', secret], ['sub', sub]] as const) {
+    fs.chownSync(path.join(d, name), uid, gid);
+    fs.chmodSync(path.join(d, name), mode);
+  }
+  fs.chmodSync(d, 0o755);
+}
+
+/** Host dir/file listing with contents, for observations. */
+function listing(dir: string): string {
+  if (!fs.existsSync(dir)) return '(missing)';
+  return fs
+    .readdirSync(dir)
+    .sort()
+    .map((f) => `${f}: ${JSON.stringify(fs.readFileSync(path.join(dir, f), 'utf8'))}`)
+    .join('\n');
+}
+
+/** The runtime's own error line differs in wording: keep only whether it names `what`. */
+function errorMentions(...what: RegExp[]): Normalisation {
+  return {
+    why: `stderr is the runtime's own error line (runc: a logrus line from Go, kata-runtime: one plain line), reduced to whether it mentions ${what.map(String).join(' and ')}`,
+    apply: (o: Outcome) => ({ ...o, stderr: what.map((w) => `${String(w)}: ${w.test(o.stderr)}`).join('\n') }),
+  };
+}
+
+
+const MiB = 1024 * 1024;
+
+/**
+ * A prestart hook that fails create under both runtimes: same exit code, no output, and the
+ * container's process never ran (it would have written to the bound host dir).
+ */
+function failingPrestart(name: string, script: string, extra: Record<string, unknown> = {}): DiffCase {
+  return {
+    name,
+    args: sh('echo ran > /hook/ran'),
+    setup: (ctx) => fs.mkdirSync(path.join(ctx.host, 'hook')),
+    edit: (s, ctx) => {
+      hook(s, 'prestart', script, extra);
+      bindHost(s, ctx, 'hook', '/hook');
+    },
+    observe: (ctx) => listing(path.join(ctx.host, 'hook')),
+    compare: ['code', 'stdout', 'host'],
+    exception: 'create fails under both; stderr is the runtime\'s own error line (quoting the hook or its timeout), whose wording differs',
+    expect: { code: 1, stdout: /^$/, host: /^$/ },
+  };
+}
+
+/** Opens descriptors 3, 4, ... printing each until the shell fails (and exits 1) for want of one. */
+const OPEN_FDS = 'i=3; while [ $i -lt 64 ]; do eval "exec $i</etc/passwd"; echo $i; i=$((i+1)); done';
+
+export const CASES: DiffCase[] = [
+  // ---- the process, its stdio and exit status -------------------------------------------------
+  {
+    name: 'stdout-stderr-exit',
+    args: sh('echo out; echo err >&2; exit 3'),
+    expect: { code: 3, stdout: /^out\n$/, stderr: /^err\n$/ },
+  },
+  { name: 'exit-255', args: sh('exit 255'), expect: { code: 255 } },
+  {
+    name: 'child-killed-by-signal',
+    args: sh('sh -c "kill -KILL \\$\\$"; echo rc=$?; sh -c "kill -TERM \\$\\$"; echo rc=$?'),
+    expect: { code: 0, stdout: /^rc=137\nrc=143\n$/ },
+  },
+  {
+    // PID 1 of a pid namespace ignores signals it has no handler for, even SIGKILL from inside.
+    name: 'pid1-ignores-own-signals',
+    args: sh('kill -TERM $$; kill -KILL $$; echo still here'),
+    expect: { code: 0, stdout: /^still here\n$/ },
+  },
+  {
+    name: 'args-verbatim',
+    args: ['printf', '[%s]\\n', 'a b', '', 'c"d', "e'f", '$HOME', '*', 'ü\ttab'],
+    expect: { code: 0, stdout: /^\[a b\]\n\[\]\n/ },
+  },
+  {
+    name: 'stdin-relayed',
+    args: sh('wc -l; echo done'),
+    input: 'one\ntwo\nthree\n',
+    expect: { code: 0, stdout: /^3\ndone\n$/ },
+  },
+  { name: 'large-stdout', args: ['seq', '1', '200000'], expect: { code: 0, stdout: /\n200000\n$/ } },
+  {
+    name: 'missing-executable',
+    args: ['/nonexistent'],
+    normalise: [errorMentions(/\/nonexistent/, /no such file or directory/i)],
+    exception: 'the error is the runtime\'s own, not the container\'s: wording differs',
+    expect: { code: 1, stdout: /^$/, stderr: /nonexistent/ },
+  },
+
+  // ---- environment and working directory -------------------------------------------------------
+  {
+    name: 'env',
+    args: ['env'],
+    edit: (s) => {
+      s['process'].env.push('FOO=bar baz', 'EMPTY=', 'EQ=a=b=c');
+    },
+    expect: { code: 0, stdout: /FOO=bar baz\n/ },
+  },
+  {
+    name: 'env-home-from-passwd',
+    args: sh('echo "HOME=$HOME"; id'),
+    edit: (s) => {
+      s['process'].user = { uid: 65534, gid: 65534 };
+    },
+    expect: { code: 0, stdout: /^HOME=\/\n/ },
+  },
+  {
+    name: 'env-home-explicit',
+    args: sh('echo "HOME=$HOME"'),
+    edit: (s) => {
+      s['process'].env.push('HOME=/custom');
+    },
+    expect: { code: 0, stdout: /^HOME=\/custom\n$/ },
+  },
+  { name: 'cwd', args: sh('pwd; ls'), edit: (s) => { s['process'].cwd = '/etc'; }, expect: { code: 0, stdout: /^\/etc\ngroup\npasswd\n$/ } },
+  {
+    name: 'cwd-created-if-missing',
+    args: sh('pwd; stat -c "%a %u:%g" .'),
+    edit: (s) => {
+      s['process'].cwd = '/made/by/runtime';
+    },
+    expect: { code: 0, stdout: /^\/made\/by\/runtime\n/ },
+  },
+
+  // ---- user, groups, umask ---------------------------------------------------------------------
+  {
+    name: 'user-uid-gid',
+    args: sh('id; grep -E "^(Uid|Gid|Groups):" /proc/self/status'),
+    edit: (s) => {
+      s['process'].user = { uid: 1000, gid: 1000 };
+    },
+    expect: { code: 0, stdout: /^uid=1000 gid=1000/ },
+  },
+  {
+    name: 'user-additional-gids',
+    args: sh('id; grep -E "^(Uid|Gid|Groups):" /proc/self/status'),
+    edit: (s) => {
+      s['process'].user = { uid: 1000, gid: 1000, additionalGids: [10, 20, 65534] };
+    },
+    expect: { code: 0, stdout: /groups=/ },
+  },
+  {
+    name: 'user-names-from-rootfs',
+    args: ['id'],
+    edit: (s) => {
+      s['process'].user = { uid: 65534, gid: 65534, additionalGids: [0] };
+    },
+    expect: { code: 0, stdout: /nobody/ },
+  },
+  {
+    name: 'umask',
+    args: sh('umask; touch /dev/shm/f; mkdir /dev/shm/d; stat -c "%a %n" /dev/shm/f /dev/shm/d'),
+    edit: (s) => {
+      s['process'].user.umask = 0o027;
+    },
+    expect: { code: 0, stdout: /^0027\n640 \/dev\/shm\/f\n750 \/dev\/shm\/d\n$/ },
+  },
+  { name: 'umask-default', args: sh('umask'), expect: { code: 0, stdout: /^0022\n$/ } },
+
+  // ---- rlimits ---------------------------------------------------------------------------------
+  {
+    name: 'rlimit-nofile',
+    args: sh('ulimit -Sn; ulimit -Hn'),
+    edit: (s) => rlimits(s, ['RLIMIT_NOFILE', 512, 2048]),
+    expect: { code: 0, stdout: /^512\n2048\n$/ },
+  },
+  {
+    name: 'rlimit-nofile-enforced',
+    args: sh(OPEN_FDS),
+    edit: (s) => rlimits(s, ['RLIMIT_NOFILE', 24, 24]),
+    expect: { code: 1, stdout: /^3\n(.*\n)*23\n$/, stderr: /^sh: eval: line \d+: can't open \/etc\/passwd: Too many open files\n$/ },
+  },
+  {
+    // A small limit that runc's own init copes with (it needs 7 descriptors).
+    name: 'rlimit-nofile-small',
+    args: sh(OPEN_FDS),
+    edit: (s) => rlimits(s, ['RLIMIT_NOFILE', 8, 8]),
+    expect: { code: 1, stdout: /^3\n4\n5\n6\n7\n$/, stderr: /Too many open files/ },
+  },
+  {
+    name: 'rlimit-nproc',
+    args: sh('ulimit -Su; ulimit -Hu'),
+    edit: (s) => rlimits(s, ['RLIMIT_NOFILE', 1024, 1024], ['RLIMIT_NPROC', 64, 128]),
+    expect: { code: 0, stdout: /^64\n128\n$/ },
+  },
+  {
+    name: 'rlimit-stack',
+    args: sh('ulimit -Ss; ulimit -Hs'),
+    edit: (s) => rlimits(s, ['RLIMIT_NOFILE', 1024, 1024], ['RLIMIT_STACK', 4 * MiB, 16 * MiB]),
+    expect: { code: 0, stdout: /^4096\n16384\n$/ },
+  },
+  {
+    name: 'rlimit-fsize-enforced',
+    args: sh('dd if=/dev/zero of=/dev/shm/f bs=1k count=100 2>/dev/null; echo rc=$?; stat -c %s /dev/shm/f'),
+    edit: (s) => rlimits(s, ['RLIMIT_NOFILE', 1024, 1024], ['RLIMIT_FSIZE', 10240, 10240]),
+    expect: { code: 0, stdout: /^rc=153\n10240\n$/ },
+  },
+  {
+    // Every rlimit set: nothing is inherited from the caller (runc) or the guest (kata-runtime).
+    // No hard limit above the caller's where raising it needs CAP_SYS_RESOURCE (NICE, RTPRIO: 0):
+    // runc, unlike kata-runtime's guest, cannot raise them without it.
+    name: 'rlimit-all',
+    args: ['cat', '/proc/self/limits'],
+    edit: (s) =>
+      rlimits(
+        s,
+        ['RLIMIT_CPU', 3600, 7200], ['RLIMIT_FSIZE', 1 << 30, 1 << 30], ['RLIMIT_DATA', 512 * MiB, 1024 * MiB],
+        ['RLIMIT_STACK', 8 * MiB, 8 * MiB], ['RLIMIT_CORE', 0, 1 * MiB], ['RLIMIT_RSS', 256 * MiB, 256 * MiB],
+        ['RLIMIT_NPROC', 1000, 2000], ['RLIMIT_NOFILE', 1024, 4096], ['RLIMIT_MEMLOCK', 64 * 1024, 64 * 1024],
+        ['RLIMIT_AS', 2048 * MiB, 4096 * MiB], ['RLIMIT_LOCKS', 100, 200], ['RLIMIT_SIGPENDING', 500, 1000],
+        ['RLIMIT_MSGQUEUE', 409600, 409600], ['RLIMIT_NICE', 0, 0], ['RLIMIT_RTPRIO', 0, 0], ['RLIMIT_RTTIME', 100000, 200000],
+      ),
+    expect: { code: 0, stdout: /Max open files\s+1024\s+4096/ },
+  },
+
+  // ---- capabilities and no_new_privs -----------------------------------------------------------
+  { name: 'caps-default', args: sh('grep ^Cap /proc/self/status'), expect: { code: 0, stdout: /CapEff:\s+0000000020000420/ } },
+  {
+    name: 'caps-added',
+    args: sh('grep ^Cap /proc/self/status'),
+    edit: (s) => caps(s, [...DEFAULT_CAPS, 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN', 'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_SETUID']),
+    expect: { code: 0, stdout: /CapEff:\s+00000000202014a3/ },
+  },
+  { name: 'caps-none', args: sh('grep ^Cap /proc/self/status'), edit: (s) => caps(s, []), expect: { code: 0, stdout: /CapBnd:\s+0{16}/ } },
+  {
+    // Every capability but CAP_SYS_RESOURCE, which the sessions running this suite lack: runc
+    // cannot grant what its caller does not have, kata-runtime's guest could.
+    name: 'caps-all-but-sys-resource',
+    args: sh('grep ^Cap /proc/self/status'),
+    edit: (s) => caps(s, CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE')),
+    expect: { code: 0, stdout: /CapEff:\s+000001fffeffffff/ },
+  },
+  {
+    name: 'caps-distinct-sets',
+    args: sh('grep ^Cap /proc/self/status'),
+    edit: (s) => {
+      s['process'].capabilities = {
+        bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_SETUID', 'CAP_NET_RAW'],
+        effective: ['CAP_KILL'],
+        permitted: ['CAP_KILL', 'CAP_CHOWN'],
+        inheritable: ['CAP_CHOWN'],
+        ambient: ['CAP_CHOWN'],
+      };
+    },
+    expect: { code: 0, stdout: /CapInh:\s+0000000000000001/ },
+  },
+  {
+    name: 'caps-nonroot-ambient',
+    args: sh('grep ^Cap /proc/self/status'),
+    edit: (s) => {
+      s['process'].user = { uid: 1000, gid: 1000 };
+      s['process'].capabilities.inheritable = DEFAULT_CAPS;
+    },
+    expect: { code: 0, stdout: /CapEff:\s+0000000020000420\n.*\nCapAmb:\s+0000000020000420/ },
+  },
+  {
+    name: 'cap-chown-missing',
+    args: sh('touch /dev/shm/x; chown 1000:1000 /dev/shm/x; echo rc=$?'),
+    expect: { code: 0, stdout: /^rc=1\n$/, stderr: /Operation not permitted/ },
+  },
+  { name: 'no-new-privs-on', args: sh('grep NoNewPrivs /proc/self/status'), expect: { code: 0, stdout: /^NoNewPrivs:\s+1\n$/ } },
+  {
+    name: 'no-new-privs-off',
+    args: sh('grep NoNewPrivs /proc/self/status'),
+    edit: (s) => {
+      s['process'].noNewPrivileges = false;
+    },
+    expect: { code: 0, stdout: /^NoNewPrivs:\s+0\n$/ },
+  },
+  { name: 'oom-score-adj', args: ['cat', '/proc/self/oom_score_adj'], edit: (s) => { s['process'].oomScoreAdj = 500; }, expect: { code: 0, stdout: /^500\n$/ } },
+
+  // ---- root filesystem, bind mounts, tmpfs -----------------------------------------------------
+  {
+    name: 'root-readonly',
+    args: sh('touch /x; echo rc=$?; echo y >> /etc/passwd; echo rc=$?; mkdir /tmp/d; echo rc=$?'),
+    expect: { code: 0, stdout: /^rc=1\nrc=1\nrc=1\n$/, stderr: /Read-only file system/ },
+  },
+  {
+    name: 'root-readwrite',
+    args: sh('touch /x && echo hi > /etc/motd && cat /etc/motd && ls -A / | tr "\\n" " "'),
+    edit: (s) => {
+      s['root'].readonly = false;
+    },
+    observe: (ctx) => fs.readFileSync(path.join(ctx.bundle, 'rootfs', 'etc', 'motd'), 'utf8'),
+    expect: { code: 0, stdout: /^hi\n/, host: /^hi\n$/ },
+  },
+  {
+    name: 'bind-dir-rw',
+    args: sh('cat /data/hello.txt; echo from-container > /data/new.txt; ls /data'),
+    setup: (ctx) => {
+      fs.mkdirSync(path.join(ctx.host, 'data'));
+      fs.writeFileSync(path.join(ctx.host, 'data', 'hello.txt'), 'hello from the host\n');
+    },
+    edit: (s, ctx) => bindHost(s, ctx, 'data', '/data'),
+    observe: (ctx) => listing(path.join(ctx.host, 'data')),
+    expect: { code: 0, stdout: /^hello from the host\nhello.txt\nnew.txt\n$/, host: /new.txt: "from-container\\n"/ },
+  },
+  {
+    name: 'bind-dir-ro',
+    args: sh('cat /data/hello.txt; echo x > /data/new.txt; echo rc=$?; rm /data/hello.txt; echo rc=$?'),
+    setup: (ctx) => {
+      fs.mkdirSync(path.join(ctx.host, 'data'));
+      fs.writeFileSync(path.join(ctx.host, 'data', 'hello.txt'), 'hello\n');
+    },
+    edit: (s, ctx) => bindHost(s, ctx, 'data', '/data', ['rbind', 'ro']),
+    observe: (ctx) => listing(path.join(ctx.host, 'data')),
+    expect: { code: 0, stdout: /^hello\nrc=1\nrc=1\n$/, stderr: /Read-only file system/, host: /^hello.txt: "hello\\n"$/ },
+  },
+  {
+    name: 'bind-file-rw',
+    args: sh('cat /etc/app.conf; echo appended >> /etc/app.conf'),
+    setup: (ctx) => fs.writeFileSync(path.join(ctx.host, 'app.conf'), 'key=value\n'),
+    edit: (s, ctx) => mount(s, { destination: '/etc/app.conf', type: 'bind', source: path.join(ctx.host, 'app.conf'), options: ['bind', 'rw'] }),
+    observe: (ctx) => fs.readFileSync(path.join(ctx.host, 'app.conf'), 'utf8'),
+    expect: { code: 0, stdout: /^key=value\n$/, host: /^key=value\nappended\n$/ },
+  },
+  {
+    name: 'bind-file-ro',
+    args: sh('cat /etc/app.conf; echo appended >> /etc/app.conf; echo rc=$?'),
+    setup: (ctx) => fs.writeFileSync(path.join(ctx.host, 'app.conf'), 'key=value\n'),
+    edit: (s, ctx) => mount(s, { destination: '/etc/app.conf', type: 'bind', source: path.join(ctx.host, 'app.conf'), options: ['bind', 'ro'] }),
+    observe: (ctx) => fs.readFileSync(path.join(ctx.host, 'app.conf'), 'utf8'),
+    expect: { code: 0, stdout: /^key=value\nrc=1\n$/, stderr: /Read-only file system/, host: /^key=value\n$/ },
+  },
+  {
+    name: 'bind-ownership-modes',
+    args: sh('stat -c "%a %u:%g %s %F %n" /data /data/secret /data/sub /etc/app.conf'),
+    setup: (ctx) => {
+      dataTree(ctx, [0o640, 1000, 100], [0o2750, 1001, 1001]);
+      fs.writeFileSync(path.join(ctx.host, 'app.conf'), 'x\n');
+      fs.chmodSync(path.join(ctx.host, 'app.conf'), 0o600);
+    },
+    edit: (s, ctx) => {
+      bindHost(s, ctx, 'data', '/data', ['rbind', 'ro']);
+      mount(s, { destination: '/etc/app.conf', type: 'bind', source: path.join(ctx.host, 'app.conf'), options: ['bind', 'ro'] });
+    },
+    expect: { code: 0, stdout: /640 1000:100 7 regular file \/data\/secret/ },
+  },
+  {
+    name: 'bind-nonroot-permissions',
+    args: sh('cat /data/secret; echo rc=$?; echo x > /data/new; echo rc=$?; ls /data/sub; echo rc=$?'),
+    setup: (ctx) => dataTree(ctx, [0o600, 0, 0], [0o700, 0, 0]),
+    edit: (s, ctx) => {
+      s['process'].user = { uid: 1000, gid: 1000 };
+      bindHost(s, ctx, 'data', '/data');
+    },
+    observe: (ctx) => fs.readdirSync(path.join(ctx.host, 'data')).sort().join(' '),
+    expect: { code: 0, stdout: /^rc=1\nrc=1\nrc=1\n$/, stderr: /Permission denied/, host: /^secret sub$/ },
+  },
+  {
+    name: 'tmpfs-options',
+    args: sh('grep " /scratch " /proc/self/mounts; stat -c "%a %u:%g" /scratch; df -k /scratch | tail -n1 | tr -s " " | cut -d" " -f2'),
+    edit: (s) => mount(s, { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=1m', 'mode=1770'] }),
+    expect: { code: 0, stdout: /^tmpfs \/scratch tmpfs rw,nosuid,nodev,relatime,size=1024k,mode=1770 0 0\n1770 0:0\n1024\n$/ },
+  },
+  {
+    name: 'tmpfs-full',
+    args: sh('dd if=/dev/zero of=/scratch/f bs=64k count=32 2>/dev/null; echo rc=$?; stat -c %s /scratch/f; echo x > /scratch/g; echo rc=$?'),
+    edit: (s) => mount(s, { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }),
+    expect: { code: 0, stdout: /^rc=1\n1048576\nrc=1\n$/, stderr: /No space left on device/ },
+  },
+  {
+    name: 'tmpfs-noexec',
+    args: sh('cp /bin/busybox /scratch/bb && /scratch/bb true; echo rc=$?'),
+    edit: (s) => mount(s, { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['noexec', 'size=8m'] }),
+    expect: { code: 0, stdout: /^rc=126\n$/, stderr: /Permission denied/ },
+  },
+  {
+    name: 'tmpfs-owner',
+    args: sh('stat -c "%a %u:%g" /scratch; touch /scratch/f && stat -c "%u:%g" /scratch/f'),
+    edit: (s) => {
+      s['process'].user = { uid: 1000, gid: 1000 };
+      mount(s, { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['uid=1000', 'gid=1000', 'mode=700'] });
+    },
+    expect: { code: 0, stdout: /^700 1000:1000\n1000:1000\n$/ },
+  },
+
+  // ---- masked and readonly paths ---------------------------------------------------------------
+  {
+    name: 'masked-paths',
+    args: sh('for p in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/latency_stats; do cat $p; echo "$p rc=$?"; done; ls -A /sys/firmware; echo rc=$?'),
+    expect: { code: 0, stdout: /\/proc\/keys rc=0\n/, stderr: /can't open '\/proc\/kcore': No such file or directory/ },
+  },
+  {
+    // The guest (a microvm without ACPI) has no /proc/acpi to mask.
+    name: 'masked-proc-acpi',
+    args: sh('ls -A /proc/acpi; echo rc=$?'),
+    compare: ['code'],
+    exception: 'the guest kernel has no ACPI (QEMU microvm): /proc/acpi does not exist there, so there is nothing to mask; under runc it is an empty masked dir',
+    expect: { code: 0, stdout: /^rc=0\n$/ },
+  },
+  {
+    name: 'masked-custom',
+    args: sh('cat /etc/group; echo rc=$?; ls -A /root; echo rc=$?'),
+    edit: (s) => {
+      s['linux'].maskedPaths.push('/etc/group', '/root');
+    },
+    expect: { code: 0, stdout: /^rc=0\nrc=0\n$/ },
+  },
+  {
+    name: 'readonly-paths',
+    args: sh('echo h > /proc/sysrq-trigger; echo rc=$?; echo x > /proc/sys/kernel/hostname; echo rc=$?; cat /proc/sys/kernel/hostname'),
+    expect: { code: 0, stdout: /^rc=1\nrc=1\nrunc\n$/, stderr: /Read-only file system/ },
+  },
+  {
+    name: 'readonly-custom',
+    args: sh('touch /dev/shm/x; echo rc=$?; ls /dev/shm'),
+    edit: (s) => {
+      s['linux'].readonlyPaths.push('/dev/shm');
+    },
+    expect: { code: 0, stdout: /^rc=1\n$/, stderr: /Read-only file system/ },
+  },
+
+  // ---- namespaces, hostname, sysctl ------------------------------------------------------------
+  {
+    name: 'hostname',
+    args: sh('hostname; cat /proc/sys/kernel/hostname'),
+    edit: (s) => {
+      s['hostname'] = 'box-1.example';
+    },
+    expect: { code: 0, stdout: /^box-1.example\nbox-1.example\n$/ },
+  },
+  {
+    name: 'hostname-without-uts-namespace',
+    args: ['hostname'],
+    edit: (s) => {
+      s['linux'].namespaces = s['linux'].namespaces.filter((n: { type: string }) => n.type !== 'uts');
+    },
+    compare: ['code', 'stdout'],
+    exception: 'both refuse the bundle; stderr is the runtime\'s own error line, whose wording differs',
+    expect: { code: 1, stdout: /^$/, stderr: /hostname/ },
+  },
+  {
+    name: 'pid-namespace',
+    args: sh('echo $$; ps -o pid,comm; true'),
+    normalise: [
+      {
+        why: 'pids other than 1 replaced by N: they count the processes each runtime\'s own setup forked in the new pid namespace before the container\'s (runc\'s init stages use 2-5, crun none)',
+        apply: (o) => ({ ...o, stdout: o.stdout.replace(/^ *(?!1 )\d+ /gm, 'N ') }),
+      },
+    ],
+    exception: 'pids after 1 depend on the runtime\'s own setup processes',
+    expect: { code: 0, stdout: /^1\nPID\s+COMMAND\n\s*1 sh\n\s*\d+ ps\n$/ },
+  },
+  {
+    name: 'network-namespace',
+    args: sh('ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags /sys/class/net/lo/mtu'),
+    expect: { code: 0, stdout: /^lo\n/ },
+  },
+  {
+    name: 'sysctl-net',
+    args: sh('cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/ping_group_range'),
+    edit: (s) => {
+      s['linux'].sysctl = { 'net.ipv4.ip_forward': '1', 'net.ipv4.ping_group_range': '0 100' };
+    },
+    expect: { code: 0, stdout: /^1\n0\s+100\n$/ },
+  },
+  {
+    name: 'sysctl-ipc',
+    args: sh('cat /proc/sys/kernel/shmmax /proc/sys/kernel/msgmax'),
+    edit: (s) => {
+      s['linux'].sysctl = { 'kernel.shmmax': '4096', 'kernel.msgmax': '1024' };
+    },
+    expect: { code: 0, stdout: /^4096\n1024\n$/ },
+  },
+  {
+    name: 'sysctl-not-namespaced',
+    args: ['true'],
+    edit: (s) => {
+      s['linux'].sysctl = { 'kernel.panic': '1' };
+    },
+    compare: ['code', 'stdout'],
+    exception: 'both refuse the bundle; stderr is the runtime\'s own error line, whose wording differs',
+    expect: { code: 1, stdout: /^$/, stderr: /kernel.panic/ },
+  },
+
+  // ---- seccomp ---------------------------------------------------------------------------------
+  {
+    name: 'seccomp-errno-mkdir',
+    args: sh('mkdir /dev/shm/d; echo rc=$?; touch /dev/shm/f; echo rc=$?'),
+    edit: (s) => seccomp(s, [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }]),
+    expect: { code: 0, stdout: /^rc=1\nrc=0\n$/, stderr: /^mkdir: can't create directory '\/dev\/shm\/d': Operation not permitted\n$/ },
+  },
+  {
+    name: 'seccomp-errno-ret',
+    args: sh('mkdir /dev/shm/d; echo rc=$?'),
+    edit: (s) => seccomp(s, [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }]),
+    expect: { code: 0, stdout: /^rc=1\n$/, stderr: /Permission denied/ },
+  },
+  {
+    name: 'seccomp-kill',
+    args: ['uname', '-s'],
+    edit: (s) => seccomp(s, [{ names: ['uname'], action: 'SCMP_ACT_KILL' }]),
+    expect: { code: 159, stdout: /^$/, stderr: /^$/ },
+  },
+  {
+    name: 'seccomp-arg-filter',
+    args: sh('kill -USR1 $$ 2>/dev/null; echo usr1 rc=$?; kill -0 $$; echo zero rc=$?'),
+    edit: (s) => seccomp(s, [{ names: ['kill'], action: 'SCMP_ACT_ERRNO', args: [{ index: 1, value: 10, op: 'SCMP_CMP_EQ' }] }]),
+    expect: { code: 0, stdout: /^usr1 rc=1\nzero rc=0\n$/ },
+  },
+
+  // ---- hooks (both runtimes run them on the host) ----------------------------------------------
+  {
+    name: 'hook-prestart-state',
+    args: ['cat', '/hook/out'],
+    setup: (ctx) => fs.mkdirSync(path.join(ctx.host, 'hook')),
+    edit: (s, ctx) => {
+      const out = path.join(ctx.host, 'hook', 'out');
+      hook(s, 'prestart', `s=$(cat); for k in id status bundle; do printf '%s\\n' "$s" | grep -o "\\"$k\\": *\\"[^\\"]*\\"" | tr -d ' '; done > ${out}`);
+      bindHost(s, ctx, 'hook', '/hook');
+    },
+    observe: (ctx) => listing(path.join(ctx.host, 'hook')),
+    expect: { code: 0, stdout: /^"id":"diff-hook-prestart-state"\n"status":"creating"\n"bundle":"\// },
+  },
+  {
+    name: 'hook-args-env-cwd',
+    args: ['cat', '/hook/out'],
+    setup: (ctx) => fs.mkdirSync(path.join(ctx.host, 'hook')),
+    edit: (s, ctx) => {
+      const out = path.join(ctx.host, 'hook', 'out');
+      s['hooks'] = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', `{ echo "$0|$1|$2"; pwd; env | sort; } > ${out}`, 'zero', 'one', 'two words'], env: ['FOO=bar', 'PATH=/usr/bin:/bin'] }] };
+      bindHost(s, ctx, 'hook', '/hook');
+    },
+    expect: { code: 0, stdout: /^zero\|one\|two words\n\/.*\nFOO=bar\nPATH=\/usr\/bin:\/bin\nPWD=/ },
+  },
+  {
+    name: 'hook-create-runtime',
+    args: ['true'],
+    edit: (s, ctx) => hook(s, 'createRuntime', `grep -o '"status": *"[a-z]*"' | tr -d ' ' > ${path.join(ctx.host, 'out')}`),
+    observe: (ctx) => listing(ctx.host),
+    expect: { code: 0, host: /^out: "\\"status\\":\\"creating\\"\\n"$/ },
+  },
+  {
+    name: 'hook-poststart-poststop',
+    args: sh('echo main'),
+    edit: (s, ctx) => {
+      const log = path.join(ctx.host, 'log');
+      hook(s, 'prestart', `echo prestart >> ${log}`);
+      hook(s, 'poststart', `echo poststart >> ${log}`);
+      hook(s, 'poststop', `grep -o '"status": *"[a-z]*"' | tr -d ' ' | sed 's/^/poststop /' >> ${log}`);
+    },
+    observe: (ctx) => fs.readFileSync(path.join(ctx.host, 'log'), 'utf8'),
+    expect: { code: 0, stdout: /^main\n$/, host: /^prestart\npoststart\npoststop "status":"stopped"\n$/ },
+  },
+  failingPrestart('hook-prestart-fails', 'echo from the hook >&2; exit 3'),
+  // exec: runc waits for the hook's stdio to close, which a grandchild would hold for 30 s.
+  failingPrestart('hook-timeout', 'exec sleep 30', { timeout: 2 }),
+
+  // ---- cgroup resources ------------------------------------------------------------------------
+  {
+    name: 'memory-oom-kill',
+    args: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'],
+    edit: (s) => resources(s, { memory: { limit: 32 * MiB } }),
+    expect: { code: 137, stdout: /^$/, stderr: /^$/ },
+  },
+  {
+    name: 'memory-oom-child',
+    args: sh('dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo rc=$?'),
+    edit: (s) => resources(s, { memory: { limit: 32 * MiB } }),
+    expect: { code: 0, stdout: /^rc=137\n$/ },
+  },
+  {
+    name: 'memory-within-limit',
+    args: sh('dd if=/dev/zero of=/dev/null bs=8M count=4 2>/dev/null; echo rc=$?'),
+    edit: (s) => resources(s, { memory: { limit: 64 * MiB } }),
+    expect: { code: 0, stdout: /^rc=0\n$/ },
+  },
+  {
+    name: 'pids-limit',
+    args: sh('for i in 1 2 3 4 5 6; do sleep 5 & echo "started $i"; done; echo never'),
+    edit: (s) => resources(s, { pids: { limit: 4 } }),
+    expect: { code: 2, stdout: /^started 1\nstarted 2\nstarted 3\n$/, stderr: /can't fork/ },
+  },
+  {
+    name: 'devices-denied',
+    args: sh('mknod /dev/mem2 c 1 1 && cat /dev/mem2; echo rc=$?'),
+    edit: (s) => caps(s, [...DEFAULT_CAPS, 'CAP_MKNOD']),
+    expect: { code: 0, stdout: /^rc=1\n$/, stderr: /Operation not permitted/ },
+  },
+  {
+    name: 'devices-added',
+    args: sh('stat -c "%F %t:%T %a %u:%g" /dev/fuse; head -c 4 /dev/zero2 | od -An -tx1'),
+    edit: (s) => {
+      s['linux'].devices = [
+        { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o640, uid: 0, gid: 0 },
+        { path: '/dev/zero2', type: 'c', major: 1, minor: 5, fileMode: 0o666 },
+      ];
+      s['linux'].resources.devices.push({ allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' });
+    },
+    expect: { code: 0, stdout: /^character special file a:e5 640 0:0\n 00 00 00 00\n$/ },
+  },
+
+  // ---- what the container sees of its kernel ---------------------------------------------------
+  {
+    name: 'uname',
+    args: ['uname', '-a'],
+    normalise: [
+      {
+        why: 'the kernel release and build string (3rd field to the machine name) are the guest kernel\'s under kata-runtime, the host\'s under runc: replaced by <kernel>',
+        apply: (o) => ({ ...o, stdout: o.stdout.replace(/^(\S+ \S+) .* (x86_64 \S+)$/m, '$1 <kernel> $2') }),
+      },
+    ],
+    exception: 'each container sees its own kernel: the host\'s under runc, the guest\'s under kata-runtime',
+    expect: { code: 0, stdout: /^Linux runc .* x86_64 GNU\/Linux\n$/ },
+  },
+  {
+    name: 'cpu-count',
+    args: sh('grep -c ^processor /proc/cpuinfo; nproc'),
+    normalise: [
+      {
+        why: 'the number of CPUs is the host\'s under runc, the VM\'s vCPUs under kata-runtime: each count replaced by N',
+        apply: (o) => ({ ...o, stdout: o.stdout.replace(/^\d+$/gm, 'N') }),
+      },
+    ],
+    exception: 'the VM has its own (virtual) CPUs',
+    expect: { code: 0, stdout: /^\d+\n\d+\n$/ },
+  },
+  {
+    name: 'dev-contents',
+    args: sh('stat -c "%A %t:%T %u:%g %N" /dev/*'),
+    expect: { code: 0, stdout: /null/ },
+  },
+];

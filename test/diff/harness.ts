@@ -1,0 +1,164 @@
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeDemoBundle } from '../../src/oci/demo.js';
+import { CLI } from '../e2e/helpers.js';
+
+/**
+ * The differential harness: one bundle, run to completion under Debian's runc and under
+ * kata-runtime, one after the other, and what each produced. See docs/differential.md.
+ */
+
+export type Runtime = 'runc' | 'kata';
+export const RUNTIMES: readonly Runtime[] = ['runc', 'kata'];
+
+/** What one runtime produced for a case. `host` is the case's host-side observation, if any. */
+export interface Outcome {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  host: string;
+  /** How long the run took (not compared). */
+  ms: number;
+}
+
+export type Field = 'code' | 'stdout' | 'stderr' | 'host';
+export const ALL_FIELDS: readonly Field[] = ['code', 'stdout', 'stderr', 'host'];
+
+/** Where a case lives on the host. The paths are the same for both runtimes (the case's dir is remade between them). */
+export interface Ctx {
+  /** The case's directory: bundle/ and host/ are in it. */
+  dir: string;
+  /** The bundle (dir/bundle). */
+  bundle: string;
+  /** Host-side files of the case (bind sources, hook output); emptied before each runtime. */
+  host: string;
+}
+
+/** A loose view of config.json for edits. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Spec = Record<string, any>;
+
+export interface Normalisation {
+  /** What it changes and why: shown in docs/differential.md. */
+  why: string;
+  apply(o: Outcome, rt: Runtime): Outcome;
+}
+
+export interface DiffCase {
+  name: string;
+  /** The container's command. */
+  args: string[];
+  edit?: (spec: Spec, ctx: Ctx) => void;
+  /** Makes the case's host files (run before each runtime, in a fresh ctx.host). */
+  setup?: (ctx: Ctx) => void;
+  /** Fed to the runtime's stdin (closed right away otherwise). */
+  input?: string;
+  /** Host-side observation after the run (hook output, files written through a bind). */
+  observe?: (ctx: Ctx) => string;
+  /** Fields compared; all of them unless an inherent difference is documented in `exception`. */
+  compare?: Field[];
+  /** Why a field is left out or normalised; required when `compare` or `normalise` is given. */
+  exception?: string;
+  normalise?: Normalisation[];
+  /**
+   * What runc must produce, so that a case cannot pass because both runtimes failed the same
+   * uninteresting way (a bundle both reject). Checked against runc's outcome only.
+   */
+  expect: { code: number; stdout?: RegExp; stderr?: RegExp; host?: RegExp };
+}
+
+const RUNC = 'runc';
+
+export function runcInstalled(): string | undefined {
+  const r = spawnSync(RUNC, ['--version'], { encoding: 'utf8' });
+  if (r.error !== undefined || r.status !== 0) return undefined;
+  return r.stdout.split('\n')[0];
+}
+
+function command(rt: Runtime, root: string, args: string[]): [string, string[]] {
+  return rt === 'runc' ? [RUNC, ['--root', root, ...args]] : [process.execPath, [CLI, '--root', root, ...args]];
+}
+
+/** Runs `<runtime> --root root args...` to completion; stdin gets `input` then EOF. */
+export function runRuntime(rt: Runtime, root: string, args: string[], input: string | undefined, timeoutMs: number): Promise<Omit<Outcome, 'host' | 'ms'>> {
+  const [cmd, argv] = command(rt, root, args);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${rt} ${args.join(' ')} timed out after ${timeoutMs} ms; stderr: ${Buffer.concat(err).toString()}`));
+    }, timeoutMs);
+    let done = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    };
+    child.on('error', reject);
+    child.on('close', finish);
+    // A foreground run leaves nothing holding its stdio; still, never wait for an EOF forever.
+    child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), 2000));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** delete --force of `id` under each root that still has it (both keep `<root>/<id>`); never throws. */
+export function forceDelete(roots: Record<Runtime, string>, id: string): void {
+  for (const rt of RUNTIMES) {
+    if (!fs.existsSync(path.join(roots[rt], id))) continue;
+    const [cmd, argv] = command(rt, roots[rt], ['delete', '--force', id]);
+    spawnSync(cmd, argv, { stdio: 'ignore', timeout: 60000 });
+  }
+}
+
+function freshCtx(dir: string): Ctx {
+  fs.rmSync(dir, { recursive: true, force: true });
+  const ctx: Ctx = { dir, bundle: path.join(dir, 'bundle'), host: path.join(dir, 'host') };
+  fs.mkdirSync(ctx.host, { recursive: true });
+  return ctx;
+}
+
+/**
+ * Runs `c` under runc, then under kata-runtime, each with a freshly made bundle and host dir at
+ * the same paths. Cleans up (delete --force under both roots, the case's dir) whatever happens.
+ */
+export async function runCase(c: DiffCase, work: string, roots: Record<Runtime, string>, timeoutMs = 120000): Promise<Record<Runtime, Outcome>> {
+  const id = `diff-${c.name}`;
+  const dir = path.join(work, c.name);
+  const res: Partial<Record<Runtime, Outcome>> = {};
+  try {
+    for (const rt of RUNTIMES) {
+      const ctx = freshCtx(dir);
+      c.setup?.(ctx);
+      makeDemoBundle(ctx.bundle, c.args, c.edit === undefined ? undefined : (spec) => c.edit?.(spec, ctx));
+      const t0 = Date.now();
+      const r = await runRuntime(rt, roots[rt], ['run', '--bundle', ctx.bundle, id], c.input, timeoutMs);
+      const ms = Date.now() - t0;
+      res[rt] = { ...r, host: c.observe?.(ctx) ?? '', ms };
+      forceDelete(roots, id);
+    }
+  } finally {
+    forceDelete(roots, id);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return res as Record<Runtime, Outcome>;
+}
+
+/** The fields a case compares, after its normalisations. */
+export function comparable(c: DiffCase, o: Outcome, rt: Runtime): Partial<Record<Field, unknown>> {
+  let n = o;
+  for (const step of c.normalise ?? []) n = step.apply(n, rt);
+  const out: Partial<Record<Field, unknown>> = {};
+  for (const f of c.compare ?? ALL_FIELDS) out[f] = f === 'code' && n.signal !== null ? `killed by ${n.signal}` : n[f];
+  return out;
+}
