@@ -215,10 +215,12 @@ export const CASES: DiffCase[] = [
   },
   {
     // A small limit that runc's own init copes with (it needs 7 descriptors).
+    // crun (the guest's runtime) applies rlimits before its own setup, which needs about 18 fds:
+    // below that create fails there (docs/spec-support.md). 24 is small and works under both.
     name: 'rlimit-nofile-small',
     args: sh(OPEN_FDS),
-    edit: (s) => rlimits(s, ['RLIMIT_NOFILE', 8, 8]),
-    expect: { code: 1, stdout: /^3\n4\n5\n6\n7\n$/, stderr: /Too many open files/ },
+    edit: (s) => rlimits(s, ['RLIMIT_NOFILE', 24, 24]),
+    expect: { code: 1, stdout: /^3\n4\n(.*\n)*23\n$/, stderr: /Too many open files/ },
   },
   {
     name: 'rlimit-nproc',
@@ -662,6 +664,13 @@ export const CASES: DiffCase[] = [
   {
     name: 'dev-contents',
     args: sh('stat -c "%A %t:%T %u:%g %N" /dev/*'),
+    normalise: [
+      {
+        why: 'crun, the OCI runtime inside the VM, also creates the /dev/core -> /proc/kcore symlink (runc does not): that line is removed',
+        apply: (o) => ({ ...o, stdout: o.stdout.replace(/^.*'\/dev\/core' -> '\/proc\/kcore'\n/m, '') }),
+      },
+    ],
+    exception: 'crun in the guest creates /dev/core as well; every other entry must be identical',
     expect: { code: 0, stdout: /null/ },
   },
 ];
