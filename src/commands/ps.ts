@@ -3,14 +3,20 @@ import { RuntimeCommand } from '../cli/base.js';
 import { formatPs } from '../cli/render.js';
 
 export default class Ps extends RuntimeCommand {
-  static override description = 'list the processes of the container (guest pids)';
+  static override description = 'list the processes of the container (table: the guest\'s processes; json: the host pid standing for the container)';
   static override strict = false; // runc passes ps options after the id; we accept and ignore them
   static override args = { id: Args.string({ required: true, description: 'container id' }) };
   static override flags = { format: Flags.string({ char: 'f', default: 'table', options: ['table', 'json'], description: 'output format' }) };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Ps);
-    const procs = await this.runtimeFor(flags).ps(args.id);
-    process.stdout.write(formatPs(procs, flags.format === 'json' ? 'json' : 'table'));
+    const rt = this.runtimeFor(flags);
+    // JSON is for engines (docker top, ctr task ps), which look the pids up on the host: they get
+    // the host process that stands for the container. The table shows the guest's processes.
+    if (flags.format === 'json') {
+      process.stdout.write(JSON.stringify(rt.hostPids(args.id)) + '\n');
+      return;
+    }
+    process.stdout.write(formatPs(await rt.ps(args.id), 'table'));
   }
 }

@@ -147,7 +147,10 @@ export class Runtime {
       monitor = spawn(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'monitor', 'main.js'), files.dir], {
         cwd: files.dir,
         detached: true,
-        stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+        // With a console socket the container's stdio is the pty: the monitor must not hold the
+        // caller's fds, or a caller that reads our output to EOF (go-runc, i.e. containerd and
+        // docker) waits for ever and never takes the pty master.
+        stdio: consoleSocket === undefined ? ['inherit', 'inherit', 'inherit', 'pipe'] : ['ignore', 'ignore', 'ignore', 'pipe'],
         env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
       });
       const hooks = hostHooks(bundle.spec);
@@ -344,6 +347,14 @@ export class Runtime {
     });
   }
 
+  /**
+   * The host pids that stand for the container: its monitor (the pid engines know as State.Pid).
+   * The container's own processes live in the guest and have no host pids.
+   */
+  hostPids(id: string): number[] {
+    return [this.running(id).monitorPid];
+  }
+
   /** The container's processes, with guest pids. */
   async ps(id: string): Promise<GuestProcess[]> {
     const rec = this.running(id);
@@ -437,7 +448,7 @@ export class Runtime {
       const helper = spawn(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'monitor', 'exec-helper.js'), dir, reqFile], {
         cwd: dir,
         detached: true,
-        stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+        stdio: stdio ? ['inherit', 'inherit', 'inherit', 'pipe'] : ['ignore', 'ignore', 'ignore', 'pipe'], // as for create
       });
       try {
         const report = await readReady(helper, 150000);
