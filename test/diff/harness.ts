@@ -37,8 +37,36 @@ export interface Ctx {
 }
 
 /** A loose view of config.json for edits. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Spec = Record<string, any>;
+type Obj = Record<string, unknown>;
+
+/**
+ * The parts of runc's default config.json (src/oci/default-spec.ts) that cases edit, typed as the
+ * default has them; anything else stays reachable as unknown.
+ */
+export interface Spec extends Obj {
+  process: Obj & {
+    env: string[];
+    cwd: string;
+    user: Obj & { uid: number; gid: number; additionalGids?: number[]; umask?: number };
+    capabilities: Obj & Record<string, string[]>;
+    rlimits?: { type: string; soft: number; hard: number }[];
+    noNewPrivileges?: boolean;
+    oomScoreAdj?: number;
+  };
+  root: Obj & { readonly?: boolean };
+  mounts: Obj[];
+  hostname?: string;
+  hooks?: Record<string, Obj[]>;
+  linux: Obj & {
+    resources: Obj & { devices: Obj[] };
+    namespaces: { type: string; path?: string }[];
+    maskedPaths: string[];
+    readonlyPaths: string[];
+    sysctl?: Record<string, string>;
+    seccomp?: Obj;
+    devices?: Obj[];
+  };
+}
 
 export interface Normalisation {
   /** What it changes and why: shown in docs/differential.md. */
@@ -140,7 +168,7 @@ export async function runCase(c: DiffCase, work: string, roots: Record<Runtime, 
     for (const rt of RUNTIMES) {
       const ctx = freshCtx(dir);
       c.setup?.(ctx);
-      makeDemoBundle(ctx.bundle, c.args, c.edit === undefined ? undefined : (spec) => c.edit?.(spec, ctx));
+      makeDemoBundle(ctx.bundle, c.args, c.edit === undefined ? undefined : (spec) => c.edit?.(spec as unknown as Spec, ctx));
       const t0 = Date.now();
       const r = await runRuntime(rt, roots[rt], ['run', '--bundle', ctx.bundle, id], c.input, timeoutMs);
       const ms = Date.now() - t0;
