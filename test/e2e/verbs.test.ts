@@ -61,7 +61,7 @@ describe('exec', () => {
   beforeAll(async () => {
     bundle = env.bundle('execbox', ['sleep', '600']);
     const r = await kr(env.root, ['run', '-d', '-b', bundle, 'execbox'], { detached: true });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
   });
   afterAll(async () => {
     await kr(env.root, ['delete', '--force', 'execbox']);
@@ -69,14 +69,14 @@ describe('exec', () => {
 
   it('runs in the container, keeps stdout and stderr apart and returns the exit code', async () => {
     const r = await kr(env.root, ['exec', 'execbox', 'sh', '-c', 'uname -r; echo to-err >&2; exit 3']);
-    expect(r.code).toBe(3);
+    expect(r.code, r.stderr).toBe(3);
     expect(r.stdout.toString()).toBe(`${guestKernel}\n`);
     expect(r.stderr).toBe('to-err\n');
   });
 
   it('passes stdin through and applies --env, --cwd and --user', async () => {
     const r = await kr(env.root, ['exec', '-e', 'GREETING=hi', '--cwd', '/tmp', '-u', '65534:65534', 'execbox', 'sh', '-c', 'cat; echo "$GREETING $(pwd) $(id -u):$(id -g)"'], { input: 'from stdin\n' });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toBe('from stdin\nhi /tmp 65534:65534\n');
   });
 
@@ -91,7 +91,7 @@ describe('exec', () => {
     const file = path.join(env.tmp, 'process.json');
     fs.writeFileSync(file, JSON.stringify({ args: ['sh', '-c', 'echo "$A"; exit 7'], env: ['A=from-file', 'PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } }));
     const r = await kr(env.root, ['exec', '--process', file, 'execbox']);
-    expect(r.code).toBe(7);
+    expect(r.code, r.stderr).toBe(7);
     expect(r.stdout.toString()).toBe('from-file\n');
   });
 
@@ -115,7 +115,7 @@ describe('exec', () => {
 
   it('fails with 255 and crun\'s message for a missing executable; the container keeps running', async () => {
     const r = await kr(env.root, ['exec', 'execbox', '/no/such/binary']);
-    expect(r.code).toBe(255);
+    expect(r.code, r.stderr).toBe(255);
     expect(r.stderr).toMatch(/no such file or directory|not found/i);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect((await stateOf('execbox'))['status']).toBe('running');
@@ -125,7 +125,7 @@ describe('exec', () => {
     const file = path.join(env.tmp, 'bad-process.json');
     fs.writeFileSync(file, '{"args": "not an array", "cwd": "/"}');
     const r = await kr(env.root, ['exec', '--process', file, 'execbox']);
-    expect(r.code).toBe(255);
+    expect(r.code, r.stderr).toBe(255);
     expect(r.stderr).toMatch(/args must not be empty/);
   });
 
@@ -159,7 +159,7 @@ describe('exec', () => {
   it('applies update to the guest cgroup and reports it in events --stats', async () => {
     expect((await kr(env.root, ['update', '--memory', '96m', '--pids-limit', '50', 'execbox'])).code).toBe(0);
     const r = await kr(env.root, ['events', '--stats', 'execbox']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const ev = JSON.parse(r.stdout.toString()) as { type: string; id: string; data: { memory: { usage: { limit?: number } }; pids: { limit?: number; current: number } } };
     expect(ev.type).toBe('stats');
     expect(ev.id).toBe('execbox');
@@ -261,7 +261,7 @@ describe('terminals, pause, hooks, mounts', () => {
     });
     const r = await kr(env.root, ['run', '-b', b, 'binder']);
     expect(r.stdout.toString()).toBe('host data\n127.0.0.1 bound-file\nREADONLY\n');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(fs.readFileSync(path.join(dir, 'from-vm'), 'utf8')).toBe('vm data\n');
     expect(fs.readFileSync(file, 'utf8')).toBe('127.0.0.1 bound-file\n');
   });
@@ -309,7 +309,7 @@ describe('spec and features', () => {
 
   it('features describes what is supported', async () => {
     const r = await kr(env.root, ['features']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const f = JSON.parse(r.stdout.toString()) as { ociVersionMax: string; hooks: string[]; linux: { cgroup: { v2: boolean } } };
     expect(f.ociVersionMax).toBe('1.0.2');
     expect(f.hooks).toContain('prestart');
