@@ -34,8 +34,18 @@ export class FramedSocket {
     onFrame: (f: Frame) => Promise<void> | void,
     onError: (e: Error) => void,
   ) {
-    this.closed = new Promise((resolve) => sock.once('close', () => resolve()));
-    void this.closed.then(() => (this.closedFlag = true));
+    // Closed means: the peer is gone AND every frame it sent has been handled (an exit status
+    // queued behind a slow stdout write must still be seen by whoever awaits this).
+    this.closed = new Promise((resolve) =>
+      sock.once('close', () => {
+        this.closedFlag = true;
+        const drained = (): void => {
+          const q = this.queue;
+          void q.then(() => (q === this.queue ? resolve() : drained()));
+        };
+        drained();
+      }),
+    );
     const feed = (chunk: Buffer): void => {
       let frames: Frame[];
       try {

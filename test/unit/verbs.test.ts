@@ -6,7 +6,9 @@ import { decodePsResult, decodeStatsResult } from '../../src/channel/messages.js
 import { formatPs } from '../../src/cli/render.js';
 import { parseBytes, parseDuration, parseInteger } from '../../src/cli/units.js';
 import { decodeControlRequest } from '../../src/monitor/control.js';
-import { decodeClientMsg, decodeExit } from '../../src/monitor/exec-wire.js';
+import net from 'node:net';
+import { encodeFrame } from '../../src/channel/frame.js';
+import { decodeClientMsg, decodeExit, FramedSocket } from '../../src/monitor/exec-wire.js';
 import { defaultSpec } from '../../src/oci/default-spec.js';
 import { hostHooks, runHook } from '../../src/oci/hooks.js';
 import type { Spec } from '../../src/oci/spec.js';
@@ -179,5 +181,25 @@ describe('host side of the spec', () => {
     await expect(runHook('prestart', { path: '/bin/sh', args: ['sh', '-c', 'sleep 5'], timeout: 1 }, state)).rejects.toThrow(/timed out after 1 s/);
     await expect(runHook('prestart', { path: '/no/such/hook' }, state)).rejects.toThrow(/prestart hook \/no\/such\/hook: .*ENOENT/);
     expect(hostHooks({ hooks: { prestart: [{ path: '/x' }], createContainer: [{ path: '/y' }], poststop: [] } } as unknown as Spec)).toEqual({ prestart: [{ path: '/x' }] });
+  });
+});
+
+describe('exec stream over a socket', () => {
+  it('is closed only after every frame the peer sent was handled (exit behind slow output)', async () => {
+    const sockPath = path.join(tmp, 'framed.sock');
+    const server = net.createServer((peer) => {
+      peer.write(encodeFrame({ type: 'DATA', stream: 2, payload: Buffer.from('slow output') }));
+      peer.end(encodeFrame({ type: 'MSG', stream: 0, payload: Buffer.from('{"exit":{"code":7,"signal":null}}') }));
+    });
+    await new Promise<void>((r) => server.listen(sockPath, r));
+    const sock = net.createConnection(sockPath);
+    const seen: string[] = [];
+    const f = new FramedSocket(sock, Buffer.alloc(0), async (fr) => {
+      if (fr.type === 'DATA') await new Promise((r) => setTimeout(r, 300)); // a slow stdout reader
+      seen.push(fr.type);
+    }, () => undefined);
+    await f.closed;
+    expect(seen).toEqual(['DATA', 'MSG']);
+    server.close();
   });
 });
