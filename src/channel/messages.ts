@@ -1,4 +1,5 @@
 import { KataError } from '../errors.js';
+import { isRecord } from '../util/json.js';
 
 /** Control messages of docs/protocol.md, as a discriminated union, with a validating decoder. */
 
@@ -87,9 +88,6 @@ function bad(msg: string): KataError {
   return new KataError('E_PROTOCOL', `agent protocol error: ${msg}`);
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function u32(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${what} is not a u32`);

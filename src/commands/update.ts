@@ -3,12 +3,10 @@ import { Args, Flags } from '@oclif/core';
 import { RuntimeCommand } from '../cli/base.js';
 import { parseBytes, parseInteger } from '../cli/units.js';
 import { KataError } from '../errors.js';
+import { isRecord } from '../util/json.js';
 
 type Obj = Record<string, unknown>;
 
-function isRecord(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function section(r: Obj, key: string): Obj {
   const cur = r[key];

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { ERROR_CODES, KataError, type ErrorCode } from '../errors.js';
+import { isRecord } from '../util/json.js';
 
 /**
  * Requests the CLI sends to a container's monitor over <state>/monitor.sock. Each connection
@@ -30,9 +31,6 @@ export interface ControlReply {
 const MAX_LINE = 1 << 20;
 const ID_RE = /^[A-Za-z0-9_.+-]{1,128}$/;
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function badRequest(what: string): KataError {
   return new KataError('E_INVALID_ARGUMENT', `bad control request: ${what}`);

@@ -10,22 +10,13 @@ import { toKataError } from '../errors.js';
 import { relayExec } from '../runtime/exec.js';
 import { exitLike } from '../util/exit.js';
 import { openMonitor, type ControlRequest } from './control.js';
+import { reportReady } from './launch.js';
 
-const READY_FD = 3;
 
 export interface ExecHelperRequest {
   req: Extract<ControlRequest, { op: 'exec' }>;
   stdio: boolean;
   tty: boolean;
-}
-
-function report(r: { ok: true; pid: number; guestPid: number } | { ok: false; code: string; message: string }): void {
-  try {
-    fs.writeSync(READY_FD, JSON.stringify(r) + '\n');
-    fs.closeSync(READY_FD);
-  } catch {
-    // the CLI went away
-  }
 }
 
 async function main(): Promise<void> {
@@ -44,11 +35,10 @@ async function main(): Promise<void> {
     call = await openMonitor('monitor.sock', r.req, 130000);
   } catch (e) {
     const k = toKataError(e, 'E_MONITOR');
-    report({ ok: false, code: k.code, message: k.oneLine() });
+    reportReady({ ok: false, code: k.code, message: k.oneLine() });
     process.exit(255);
   }
-  const guestPid = typeof call.result['pid'] === 'number' ? call.result['pid'] : 0;
-  report({ ok: true, pid: process.pid, guestPid });
+  reportReady({ ok: true, pid: process.pid });
   try {
     const status = await relayExec(call, { stdio: r.stdio, tty: r.tty });
     exitLike({ code: status.code, signal: status.signal }, ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']);

@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { encodeFrame, FrameDecoder, MAX_PAYLOAD, type Frame } from '../channel/frame.js';
 import { KataError } from '../errors.js';
+import { isRecord } from '../util/json.js';
 
 /**
  * The streaming part of an `exec` call on the monitor's control socket, after the response line:
@@ -105,9 +106,6 @@ export class FramedSocket {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function smallInt(v: unknown, min: number, max: number): number | null {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : null;

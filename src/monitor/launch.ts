@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { KataError } from '../errors.js';
 import type { RuntimeConfig } from '../config.js';
 import type { ShareBind } from '../oci/translate.js';
@@ -22,6 +23,19 @@ export interface Launch {
 
 /** The one line the monitor writes to its ready pipe (fd 3). */
 export type ReadyReport = { ok: true; pid: number } | { ok: false; code: string; message: string };
+
+/** The ready pipe a detached child (monitor, exec helper) reports on to the CLI that started it. */
+export const READY_FD = 3;
+
+/** Writes the one report line and closes the pipe; a CLI that went away is not an error. */
+export function reportReady(r: ReadyReport): void {
+  try {
+    fs.writeSync(READY_FD, JSON.stringify(r) + '\n');
+    fs.closeSync(READY_FD);
+  } catch {
+    // nobody is listening any more: nothing to tell
+  }
+}
 
 export function decodeLaunch(text: string): Launch {
   const v: unknown = JSON.parse(text);

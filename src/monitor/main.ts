@@ -28,10 +28,9 @@ import { startVirtiofsd } from '../vm/virtiofsd.js';
 import { decodePsResult, decodeStatsResult, type OomEvent } from '../channel/messages.js';
 import { serveControl, type ControlReply, type ControlRequest } from './control.js';
 import { consoleSize, ExecSession, ptyForConsoleSocket, TerminalRelay } from './exec.js';
-import { decodeLaunch, type ReadyReport } from './launch.js';
+import { decodeLaunch, reportReady, type ReadyReport } from './launch.js';
 import { FdSink, pumpFd } from './stdio.js';
 
-const READY_FD = 3;
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 class Monitor {
@@ -83,10 +82,10 @@ class Monitor {
       this.log('error', `create failed: ${k.oneLine()}`);
       await this.teardown();
       ready = { ok: false, code: k.code, message: k.oneLine() };
-      this.report(ready);
+      reportReady(ready);
       exitNow(1);
     }
-    this.report(ready);
+    reportReady(ready);
     this.log('info', 'container created');
   }
 
@@ -97,21 +96,12 @@ class Monitor {
     // rec is unset only if run() has not read the state yet: nothing has been started.
     if (this.rec === undefined || this.rec.status === 'creating') {
       void this.teardown().finally(() => {
-        this.report({ ok: false, code: 'E_INTERNAL', message: `monitor failed: ${e instanceof Error ? e.message : String(e)}` });
+        reportReady({ ok: false, code: 'E_INTERNAL', message: `monitor failed: ${e instanceof Error ? e.message : String(e)}` });
         exitNow(1);
       });
       return;
     }
     void this.finish({ code: null, signal: 9 }, 'crashed');
-  }
-
-  private report(r: ReadyReport): void {
-    try {
-      fs.writeSync(READY_FD, JSON.stringify(r) + '\n');
-      fs.closeSync(READY_FD);
-    } catch {
-      // create went away: nothing to tell
-    }
   }
 
   private async boot(): Promise<number> {

@@ -11,6 +11,7 @@ import { KataError, errnoCode } from '../errors.js';
 import type { OpenCall } from '../monitor/control.js';
 import { decodeExit, EXEC_STDERR, EXEC_STDIN, EXEC_STDOUT, FramedSocket, type ExecExit } from '../monitor/exec-wire.js';
 import { FdSink, pumpFd } from '../monitor/stdio.js';
+import { isRecord } from '../util/json.js';
 
 export interface ExecFlags {
   /** --process FILE (relative to the caller's cwd); when set, the other process flags are ignored, as in runc. */
@@ -25,9 +26,6 @@ export interface ExecFlags {
   caps: string[];
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function bad(msg: string): KataError {
   return new KataError('E_INVALID_ARGUMENT', msg);

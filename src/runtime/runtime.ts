@@ -227,9 +227,7 @@ export class Runtime {
   }
 
   async start(id: string): Promise<void> {
-    this.store.load(id);
-    await this.store.withLock(id, async () => {
-      const rec = this.store.load(id);
+    await this.withRecord(id, async (rec) => {
       if (rec.status !== 'created') throw new KataError('E_BAD_STATE', `cannot start a container that is ${rec.status}`);
       await this.call(rec, { op: 'start' });
       // poststart: a failure is a warning, and the container keeps running (runtime-spec).
@@ -254,9 +252,7 @@ export class Runtime {
   }
 
   async kill(id: string, signal: number, all: boolean): Promise<void> {
-    this.store.load(id);
-    await this.store.withLock(id, async () => {
-      const rec = this.store.load(id);
+    await this.withRecord(id, async (rec) => {
       if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'container not running');
       await this.call(rec, { op: 'kill', signal, all });
     });
@@ -330,18 +326,14 @@ export class Runtime {
   }
 
   async pause(id: string): Promise<void> {
-    this.store.load(id);
-    await this.store.withLock(id, async () => {
-      const rec = this.store.load(id);
+    await this.withRecord(id, async (rec) => {
       if (rec.status !== 'running') throw new KataError('E_BAD_STATE', `container ${id} is not running`);
       await this.call(rec, { op: 'pause' });
     });
   }
 
   async resume(id: string): Promise<void> {
-    this.store.load(id);
-    await this.store.withLock(id, async () => {
-      const rec = this.store.load(id);
+    await this.withRecord(id, async (rec) => {
       if (rec.status !== 'paused') throw new KataError('E_BAD_STATE', `container ${id} is not paused`);
       await this.call(rec, { op: 'resume' });
     });
@@ -382,8 +374,7 @@ export class Runtime {
     const statsEvent = async (): Promise<void> => emit({ type: 'stats', id, data: runcStats(await this.stats(id)) });
     if (once) return statsEvent();
     const rec = this.running(id);
-    process.chdir(this.store.dirFor(id));
-    const { sock, rest } = await openMonitor(filesFor(this.store.dirFor(id)).sockets.monitor, { op: 'events' });
+    const { sock, rest } = await openMonitor(this.monitorSocket(id), { op: 'events' });
     let buf = rest.toString('utf8');
     const onLines = (): void => {
       let nl;
@@ -461,8 +452,7 @@ export class Runtime {
         throw e;
       }
     }
-    process.chdir(dir);
-    const call = await openMonitor(filesFor(dir).sockets.monitor, req, 130000);
+    const call = await openMonitor(this.monitorSocket(opts.id), req, 130000);
     const restore = withTty && stdio ? makeRaw() : (): void => undefined;
     try {
       return exitCodeOf(await relayExec(call, { stdio, tty: withTty }));
@@ -478,12 +468,25 @@ export class Runtime {
     return rec;
   }
 
-  private async call(rec: ContainerRecord, req: ControlRequest, timeoutMs?: number): Promise<Record<string, unknown>> {
-    // Unix socket paths are limited to 108 bytes: talk to the monitor relative to its directory.
-    const dir = this.store.dirFor(rec.id);
+  /**
+   * The monitor's socket as a path relative to the cwd, which becomes the container's directory:
+   * unix socket paths are limited to 108 bytes and --root plus a 64-hex id can exceed that.
+   */
+  private monitorSocket(id: string): string {
+    const dir = this.store.dirFor(id);
     process.chdir(dir);
+    return filesFor(dir).sockets.monitor;
+  }
+
+  /** Runs fn with the container's lock held and its record read under it (unknown id: E_NOT_FOUND first). */
+  private async withRecord(id: string, fn: (rec: ContainerRecord) => Promise<void>): Promise<void> {
+    this.store.load(id);
+    await this.store.withLock(id, () => fn(this.store.load(id)));
+  }
+
+  private async call(rec: ContainerRecord, req: ControlRequest, timeoutMs?: number): Promise<Record<string, unknown>> {
     try {
-      return await callMonitor(filesFor(dir).sockets.monitor, req, timeoutMs);
+      return await callMonitor(this.monitorSocket(rec.id), req, timeoutMs);
     } catch (e) {
       const k = toKataError(e);
       if (k.code === 'E_MONITOR' && !isAlive(rec.monitorPid, rec.monitorStartTime)) {

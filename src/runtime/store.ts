@@ -6,6 +6,7 @@ import { readFileIfExists, writeFileAtomic } from '../util/fsx.js';
 import { isAlive, procInfo } from '../util/proc.js';
 import { validateId } from './ids.js';
 import { STATUSES, type Status } from './status.js';
+import { isRecord } from '../util/json.js';
 
 export const STATE_FILE = 'state.json';
 
@@ -81,9 +82,6 @@ export function filesFor(dir: string): ContainerFiles {
   };
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Decodes state.json defensively: a damaged file is an error that names the file, not a crash. */
 export function decodeRecord(text: string, file: string): ContainerRecord {

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { KataError } from '../errors.js';
+import { isRecord } from '../util/json.js';
 
 /** The QMP commands the runtime uses, with their argument and return types. */
 export interface QmpCommands {
@@ -21,9 +22,6 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * QMP client: reads the greeting, negotiates capabilities, matches replies by id, reports events.
