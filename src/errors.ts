@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'E_MONITOR', // the monitor process failed or is unreachable
   'E_CONFIG', // bad runtime configuration
   'E_HOOK', // an OCI hook failed or timed out
+  'E_NETWORK', // the container's network namespace could not be mirrored into the VM
   'E_INTERNAL',
 ] as const;
 

@@ -1,4 +1,5 @@
 import { KataError } from '../errors.js';
+import type { GuestInterface, GuestRoute } from '../net/plan.js';
 import { isRecord } from '../util/json.js';
 
 /** Control messages of docs/protocol.md, as a discriminated union, with a validating decoder. */
@@ -20,6 +21,8 @@ export type AgentRequest =
   | { op: 'update'; containerId: string; resources: unknown }
   | { op: 'stats'; containerId: string }
   | { op: 'list' }
+  /** The VM's interfaces (found by MAC), addresses and routes: docs/networking.md. */
+  | { op: 'network'; interfaces: GuestInterface[]; routes: GuestRoute[] }
   | { op: 'shutdown' };
 
 export type GuestContainerStatus = 'created' | 'running' | 'stopped';

@@ -165,6 +165,7 @@ export const FIELDS: FieldTable = {
     env: [],
     dflt: () => 'tcfilter',
   },
+  hostNetwork: { section: 'runtime', key: 'host_network', fromToml: oneOf(['refuse', 'isolated']), env: [], dflt: () => 'refuse' },
 };
 
 export const FIELD_NAMES = Object.keys(FIELDS) as (keyof RuntimeConfig)[];

@@ -9,6 +9,8 @@ export type Accel = 'auto' | 'kvm' | 'tcg';
 /** Kata's [runtime] internetworking_model values. */
 export type InternetworkingModel = 'tcfilter' | 'macvtap' | 'none';
 export type SharedFs = 'virtio-fs';
+/** What a container without a network namespace of its own (the host's network) gets. */
+export type HostNetwork = 'refuse' | 'isolated';
 
 export interface RuntimeConfig {
   // [hypervisor.qemu]
@@ -56,8 +58,13 @@ export interface RuntimeConfig {
   // [runtime]
   /** Debug-level runtime logging, as --debug (`enable_debug`). */
   debug: boolean;
-  /** How the VM joins the container's network namespace (`internetworking_model`); read by the networking work. */
+  /** How the VM joins the container's network namespace (`internetworking_model`): docs/networking.md. */
   internetworkingModel: InternetworkingModel;
+  /**
+   * A spec without a network namespace asks for the host's network, which a VM cannot share
+   * (`host_network`, ours): `refuse` fails create; `isolated` gives the VM loopback only.
+   */
+  hostNetwork: HostNetwork;
 }
 
 /** Where one effective value came from. */

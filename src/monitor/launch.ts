@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { KataError } from '../errors.js';
+import { KataError, errnoCode } from '../errors.js';
 import type { RuntimeConfig } from '../config.js';
 import type { ShareBind } from '../oci/translate.js';
 
@@ -19,10 +19,23 @@ export interface Launch {
    * caller's terminal.
    */
   consoleSocket?: string;
+  /** The VM's network: docs/networking.md. The monitor was started in the container's netns. */
+  network: LaunchNetwork;
 }
 
-/** The one line the monitor writes to its ready pipe (fd 3). */
-export type ReadyReport = { ok: true; pid: number } | { ok: false; code: string; message: string };
+export interface LaunchNetwork {
+  /** Mirror the netns's interfaces into the VM (after the prestart hooks); false: loopback only. */
+  mirror: boolean;
+  /** The netns's path when the spec named one (for `delete` after a crash); null for a new one. */
+  netns: string | null;
+}
+
+/**
+ * A line the monitor writes to its ready pipe (fd 3). `stage: 'sandbox'` comes first: the monitor
+ * is up in the container's network namespace and waits for `go` (the CLI runs the createRuntime
+ * and prestart hooks in between); the last line has no stage: the container is created, or not.
+ */
+export type ReadyReport = { ok: true; pid: number; stage?: 'sandbox' } | { ok: false; code: string; message: string };
 
 /** The ready pipe a detached child (monitor, exec helper) reports on to the CLI that started it. */
 export const READY_FD = 3;
@@ -34,6 +47,36 @@ export function reportReady(r: ReadyReport): void {
     fs.closeSync(READY_FD);
   } catch {
     // nobody is listening any more: nothing to tell
+  }
+}
+
+/** Writes a report line and keeps the pipe open (the sandbox stage). */
+export function reportStage(r: ReadyReport): void {
+  fs.writeSync(READY_FD, JSON.stringify(r) + '\n');
+}
+
+/**
+ * Blocks until the CLI writes `go` on the ready pipe; false when it closes the pipe instead (its
+ * hooks failed, or it died). Blocking is fine: the monitor has nothing else to do before then.
+ */
+export function awaitGo(): boolean {
+  const buf = Buffer.alloc(64);
+  let text = '';
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(READY_FD, buf, 0, buf.length, null);
+    } catch (e) {
+      if (errnoCode(e) === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 10);
+        continue;
+      }
+      return false;
+    }
+    if (n === 0) return false;
+    text += buf.toString('utf8', 0, n);
+    if (text.includes('\n')) return text === 'go\n';
   }
 }
 

@@ -28,7 +28,9 @@ import { startVirtiofsd } from '../vm/virtiofsd.js';
 import { decodePsResult, decodeStatsResult, type OomEvent } from '../channel/messages.js';
 import { serveControl, type ControlReply, type ControlRequest } from './control.js';
 import { consoleSize, ExecSession, ptyForConsoleSocket, TerminalRelay } from './exec.js';
-import { decodeLaunch, reportReady, type ReadyReport } from './launch.js';
+import { awaitGo, decodeLaunch, reportReady, reportStage, type ReadyReport } from './launch.js';
+import { connect, disconnect, scanNetns } from '../net/host.js';
+import { EMPTY_PLAN, type NetPlan } from '../net/plan.js';
 import { FdSink, pumpFd } from './stdio.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -48,6 +50,9 @@ class Monitor {
   private readonly subscribers = new Set<net.Socket>();
   private terminal: TerminalRelay | undefined;
   private pumpStdin: (() => void) | undefined;
+  private netPlan: NetPlan = EMPTY_PLAN;
+  /** Interfaces whose ingress qdisc we added (removed again at teardown). */
+  private readonly ownedLinks: string[] = [];
 
   constructor(private readonly dir: string) {
     this.files = filesFor(dir);
@@ -69,6 +74,17 @@ class Monitor {
     this.rec = { ...rec, monitorPid: process.pid, monitorStartTime: startTimeOf(process.pid) };
     this.store.write(this.rec);
     for (const s of FORWARDED_SIGNALS) process.on(s, () => this.forwardSignal(s));
+    // The sandbox exists (this process, in the container's netns): the CLI runs the createRuntime
+    // and prestart hooks now (docker's prestart hook moves the veth in), then says go.
+    try {
+      reportStage({ ok: true, pid: process.pid, stage: 'sandbox' });
+    } catch {
+      exitNow(1);
+    }
+    if (!awaitGo()) {
+      this.log('info', 'create abandoned before the VM started (a hook failed, or the CLI went away)');
+      exitNow(1);
+    }
 
     let ready: ReadyReport;
     try {
@@ -106,6 +122,11 @@ class Monitor {
 
   private async boot(): Promise<number> {
     const cfg = this.launch.config;
+    if (this.launch.network.mirror) {
+      this.netPlan = await scanNetns();
+      const nics = this.netPlan.interfaces.map((i) => `${i.name} ${i.mac} ${i.addresses.map((a) => `${a.address}/${a.prefixLen}`).join(' ')}`);
+      this.log('info', `network: ${nics.length === 0 ? 'loopback only' : `${nics.join('; ')}; ${this.netPlan.routes.length} routes`}`);
+    }
     const probe = probeHost();
     const accel = chooseAccelerator(probe, cfg.accel);
     if (accel.warning) this.log('warning', accel.warning);
@@ -144,6 +165,7 @@ class Monitor {
         devices: [
           { kind: 'virtio-fs', socket: this.files.sockets.virtiofsd, tag: 'kataShared' },
           { kind: 'serial-port', socket: this.files.sockets.agent, name: 'agent.0' },
+          ...this.netPlan.links.map((l) => ({ kind: 'net' as const, ifname: l.tap, mac: l.mac, vhost: false })),
         ],
       },
       this.abort.signal,
@@ -156,6 +178,14 @@ class Monitor {
       virtiofsdStartTime: startTimeOf(this.virtiofsd.pid),
     };
     this.store.write(this.rec);
+    if (this.netPlan.links.length > 0) {
+      try {
+        await connect(this.netPlan.links, this.ownedLinks);
+      } finally {
+        this.rec = { ...this.rec, network: { netns: this.launch.network.netns, links: [...this.ownedLinks] } };
+        this.store.write(this.rec);
+      }
+    }
     this.log('info', `qemu pid ${this.vm.pid} (${accel.accel}, ${cfg.memoryMiB} MiB, ${cfg.vcpus} vCPU)`);
     void this.vm.exited.then((how) => this.onVmExit(how));
     void this.virtiofsd.exited.then(() => {
@@ -176,6 +206,11 @@ class Monitor {
     this.conn = conn;
     await this.explained(Promise.race([conn.handshake(), this.vmDeath()]));
     this.log('info', 'agent handshake done');
+    if (this.netPlan.interfaces.length > 0) {
+      const { interfaces, routes } = this.netPlan;
+      await this.explained(Promise.race([conn.request({ op: 'network', interfaces, routes }, 30000), this.vmDeath()]));
+      this.log('info', 'guest network configured');
+    }
 
     let stdio: { stdin: number | null; stdout: number | null; stderr: number | null };
     const proc = (this.launch.guestSpec as { process?: { terminal?: boolean; consoleSize?: unknown } }).process;
@@ -349,6 +384,9 @@ class Monitor {
     this.conn?.close();
     this.server?.close();
     await Promise.allSettled([this.vm?.kill(), this.virtiofsd?.kill()]);
+    // The taps went with QEMU; the qdiscs on the engine's interfaces are ours to remove.
+    const failed = await disconnect(this.ownedLinks.splice(0));
+    for (const f of failed) this.log('warning', `network teardown: ${f}`);
     for (const f of Object.values(this.files.sockets)) fs.rmSync(path.join(this.dir, f), { force: true });
   }
 

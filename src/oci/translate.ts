@@ -29,7 +29,8 @@ export function isBindMount(m: { type?: string; options?: string[] }): boolean {
  * The spec the guest's crun runs: the host's, with host-only parts replaced. Host paths never reach
  * the guest: the rootfs is the shared one, each bind mount's source becomes its copy in the share
  * (read-only and other options stay, crun applies them in the guest), namespace paths (host
- * objects) become new namespaces, the cgroup path is the guest's own, hooks stay on the host.
+ * objects) become new namespaces, the network namespace is the guest's own (the VM mirrors the
+ * host's), the cgroup path is the guest's own, hooks stay on the host.
  */
 export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPlan {
   const copy = structuredClone(spec);
@@ -64,7 +65,9 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
   if (copy.process) delete (copy.process as unknown as Record<string, unknown>)['apparmorProfile'];
   if (copy.linux) {
     copy.linux.cgroupsPath = `/kata/${id}`;
-    if (copy.linux.namespaces) copy.linux.namespaces = copy.linux.namespaces.map((ns) => ({ type: ns.type }));
+    // The container's network namespace is the VM's own: the guest's root netns, where the agent
+    // mirrors the host netns's interfaces (src/net, docs/networking.md). Other namespaces are new.
+    if (copy.linux.namespaces) copy.linux.namespaces = copy.linux.namespaces.filter((ns) => ns.type !== 'network').map((ns) => ({ type: ns.type }));
   }
   return { spec: copy, binds };
 }

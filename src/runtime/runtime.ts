@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { loadConfig, sizingConfig, type RuntimeConfig } from '../config.js';
 import { annotationOverrides, vmSize } from '../vm/sizing.js';
 import { KataError, toKataError } from '../errors.js';
@@ -17,7 +16,10 @@ import { callMonitor, openMonitor, type ControlRequest } from '../monitor/contro
 import type { ExecHelperRequest } from '../monitor/exec-helper.js';
 import { makeRaw } from '../util/tty.js';
 import { buildExecProcess, exitCodeOf, relayExec, type ExecFlags } from './exec.js';
-import type { Launch, ReadyReport } from '../monitor/launch.js';
+import type { Launch } from '../monitor/launch.js';
+import { disconnectIn } from '../net/host.js';
+import { sandboxFor } from '../net/sandbox.js';
+import { ReadyPipe, readReady } from './ready.js';
 import { readFileIfExists, sleep, writeFileAtomic } from '../util/fsx.js';
 import { rfc3339Nano, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
@@ -99,6 +101,7 @@ export class Runtime {
       throw new KataError('E_INVALID_ARGUMENT', 'cannot use console socket if kata-runtime will not detach or allocate tty');
     }
     const plan = toGuestPlan(bundle.spec, opts.id, bundle.dir);
+    const sandbox = sandboxFor(bundle.spec, this.config);
     // The VM is sized for the container's limits (crun applies them inside); annotations the
     // configuration allows may override that.
     const size = vmSize(bundle.spec, sizingConfig(this.config));
@@ -142,9 +145,11 @@ export class Runtime {
         binds: plan.binds,
         config: vmConfig,
         ...(consoleSocket === undefined ? {} : { consoleSocket }),
+        network: sandbox.network,
       };
       writeFileAtomic(files.launch, JSON.stringify(launch));
-      monitor = spawn(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'monitor', 'main.js'), files.dir], {
+      const monitorArgv = [...sandbox.wrapper, process.execPath, path.join(packageRoot(), 'dist', 'src', 'monitor', 'main.js'), files.dir];
+      monitor = spawn(monitorArgv[0] ?? process.execPath, monitorArgv.slice(1), {
         cwd: files.dir,
         detached: true,
         // With a console socket the container's stdio is the pty: the monitor must not hold the
@@ -155,18 +160,28 @@ export class Runtime {
       });
       const hooks = hostHooks(bundle.spec);
       writeFileAtomic(files.hooks, JSON.stringify(hooks));
-      const report = await readReady(monitor, (this.config.agentTimeoutSec + 90) * 1000);
-      if (!report.ok) throw new KataError(isCode(report.code) ? report.code : 'E_VM', report.message);
-      // The container exists (created in the guest, its process waiting): the spec's createRuntime
-      // and prestart hooks run now, on the host, before create returns.
-      const hookState: HookState = { ...this.hookState(rec, report.pid), status: 'creating' };
+      const ready = new ReadyPipe(monitor, files.dir);
+      let report;
       try {
-        await runHooks('createRuntime', hooks, hookState);
-        await runHooks('prestart', hooks, hookState);
-      } catch (e) {
-        await this.runHooksWarn('poststop', hooks, { ...hookState, status: 'stopped', pid: 0 });
-        throw e;
+        const sandboxReport = await ready.next(30000, 'the monitor did not start');
+        if (!sandboxReport.ok) throw new KataError(isCode(sandboxReport.code) ? sandboxReport.code : 'E_MONITOR', sandboxReport.message);
+        // The sandbox exists (the monitor, in the container's network namespace): the spec's
+        // createRuntime and prestart hooks run now, on the host, before the VM boots, so that what
+        // they set up (docker's prestart hook wires the network) is what the VM gets, as in Kata 1.x.
+        const hookState: HookState = { ...this.hookState(rec, sandboxReport.pid), status: 'creating' };
+        try {
+          await runHooks('createRuntime', hooks, hookState);
+          await runHooks('prestart', hooks, hookState);
+        } catch (e) {
+          await this.runHooksWarn('poststop', hooks, { ...hookState, status: 'stopped', pid: 0 });
+          throw e;
+        }
+        ready.send('go');
+        report = await ready.next((this.config.agentTimeoutSec + 90) * 1000, 'the VM was not ready');
+      } finally {
+        ready.close();
       }
+      if (!report.ok) throw new KataError(isCode(report.code) ? report.code : 'E_VM', report.message);
       if (pidFile !== undefined) writeFileAtomic(pidFile, String(report.pid), 0o644);
       this.log.debug(`created ${opts.id}: monitor pid ${report.pid}`);
       return { monitor, pid: report.pid, usesCallerTerminal: terminal && consoleSocket === undefined };
@@ -290,6 +305,10 @@ export class Runtime {
       rec.qemuStartTime === '' ? undefined : stopProcess(rec.qemuPid, rec.qemuStartTime, 5000),
       rec.virtiofsdStartTime === '' ? undefined : stopProcess(rec.virtiofsdPid, rec.virtiofsdStartTime, 5000),
     ]);
+    // The monitor removes its qdiscs from the container's netns; after a crash we do.
+    if (rec.network?.netns != null && rec.network.links.length > 0) {
+      for (const f of await disconnectIn(rec.network.netns, rec.network.links)) this.log.warn(`network teardown: ${f}`);
+    }
     const hooks = this.hooksOf(id);
     this.store.remove(id);
     await this.runHooksWarn('poststop', hooks, { ...this.hookState(rec, 0), status: 'stopped' });
@@ -442,7 +461,7 @@ export class Runtime {
         stdio: stdio ? ['inherit', 'inherit', 'inherit', 'pipe'] : ['ignore', 'ignore', 'ignore', 'pipe'], // as for create
       });
       try {
-        const report = await readReady(helper, 150000);
+        const report = await readReady(helper, dir, 150000, 'the exec helper did not report');
         if (!report.ok) throw new KataError(isCode(report.code) ? report.code : 'E_MONITOR', report.message);
         if (pidFile !== undefined) writeFileAtomic(pidFile, String(report.pid), 0o644);
         return 0;
@@ -513,44 +532,6 @@ function toStateOutput(rec: ContainerRecord): StateOutput {
     owner: rec.owner,
     ...(Object.keys(rec.annotations).length > 0 ? { annotations: rec.annotations } : {}),
   };
-}
-
-/** Reads the monitor's one-line report from its fd 3; EOF without a report means it died. */
-function readReady(child: ChildProcess, timeoutMs: number): Promise<ReadyReport> {
-  const pipe = child.stdio[3] as Readable | null | undefined;
-  return new Promise((resolve, reject) => {
-    if (!pipe) {
-      reject(new KataError('E_INTERNAL', 'no ready pipe'));
-      return;
-    }
-    let buf = '';
-    let done = false;
-    const finish = (r: ReadyReport | KataError): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      pipe.removeAllListeners('data');
-      pipe.destroy();
-      child.unref();
-      if (r instanceof KataError) reject(r);
-      else resolve(r);
-    };
-    const timer = setTimeout(() => finish(new KataError('E_TIMEOUT', `the VM was not ready within ${timeoutMs / 1000} s`)), timeoutMs);
-    pipe.setEncoding('utf8');
-    pipe.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        const v: unknown = JSON.parse(buf.slice(0, nl));
-        if (typeof v === 'object' && v !== null && 'ok' in v) finish(v as ReadyReport);
-        else finish(new KataError('E_MONITOR', 'bad report from the monitor'));
-      } catch {
-        finish(new KataError('E_MONITOR', 'bad report from the monitor'));
-      }
-    });
-    pipe.on('end', () => finish(new KataError('E_MONITOR', `the monitor exited during create (code ${child.exitCode ?? '?'}); see ${path.join(String(child.spawnargs[2] ?? ''), 'monitor.log')}`)));
-  });
 }
 
 /** Waits for a process to end; SIGKILLs it once the deadline passes. */

@@ -37,6 +37,11 @@ export interface ContainerRecord {
   qemuStartTime: string;
   virtiofsdPid: number;
   virtiofsdStartTime: string;
+  /**
+   * The interfaces of the container's netns that carry our ingress qdisc, and the netns's path
+   * when the spec named one: `delete` removes the qdiscs if the monitor could not.
+   */
+  network?: { netns: string | null; links: string[] };
 }
 
 /**

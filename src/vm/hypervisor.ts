@@ -5,7 +5,9 @@
 export type Device =
   | { kind: 'virtio-fs'; socket: string; tag: string }
   | { kind: 'serial-port'; socket: string; name: string }
-  | { kind: 'vsock'; guestCid: number };
+  | { kind: 'vsock'; guestCid: number }
+  /** A virtio-net NIC on a tap that QEMU opens by name in its own network namespace. */
+  | { kind: 'net'; ifname: string; mac: string; vhost: boolean };
 
 export type Accelerator = 'kvm' | 'tcg';
 export type MachineType = 'microvm' | 'q35';

@@ -48,6 +48,11 @@ export function buildQemuArgs(spec: VmSpec): string[] {
         args.push('-chardev', `socket,id=port${i},path=${esc(d.socket)},server=on,wait=off`);
         args.push('-device', `virtserialport,chardev=port${i},name=${esc(d.name)}`);
         return;
+      case 'net':
+        // script=no: the monitor configures the tap (src/net/host.ts); QEMU only opens it.
+        args.push('-netdev', `tap,id=net${i},ifname=${esc(d.ifname)},script=no,downscript=no,vhost=${d.vhost ? 'on' : 'off'}`);
+        args.push('-device', `virtio-net-${bus},netdev=net${i},mac=${esc(d.mac)}${mmio ? '' : ',romfile='}`);
+        return;
       case 'vsock':
         args.push('-device', `vhost-vsock-${bus},guest-cid=${d.guestCid}`);
         return;

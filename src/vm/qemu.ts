@@ -27,8 +27,9 @@ export class QemuHypervisor implements Hypervisor {
       throw new KataError('E_VM', `QEMU failed to start${why === '' ? '' : `: ${why}`}`, { cause: e });
     }
     for (const d of spec.devices) {
-      const p = path.resolve(spec.workDir, d.kind === 'vsock' ? '' : d.socket);
-      if (d.kind === 'serial-port' && fs.existsSync(p)) fs.chmodSync(p, 0o600);
+      if (d.kind !== 'serial-port') continue;
+      const p = path.resolve(spec.workDir, d.socket);
+      if (fs.existsSync(p)) fs.chmodSync(p, 0o600);
     }
     void proc.exited.then(() => qmp.close());
     return {

@@ -63,6 +63,14 @@ describe('buildQemuArgs', () => {
     expect(a).not.toContain('-global');
   });
 
+  it('adds a virtio-net NIC on a named tap with the interface\'s MAC', () => {
+    const nic = { kind: 'net' as const, ifname: 'tap0_kata', mac: '02:42:ac:11:00:02', vhost: false };
+    const a = buildQemuArgs({ ...base, devices: [nic] });
+    expect(a.slice(-4)).toEqual(['-netdev', 'tap,id=net0,ifname=tap0_kata,script=no,downscript=no,vhost=off', '-device', 'virtio-net-device,netdev=net0,mac=02:42:ac:11:00:02']);
+    const q = buildQemuArgs({ ...base, machine: 'q35', devices: [nic] });
+    expect(q.at(-1)).toBe('virtio-net-pci,netdev=net0,mac=02:42:ac:11:00:02,romfile=');
+  });
+
   it('escapes commas in paths', () => {
     const a = buildQemuArgs({ ...base, consoleLog: '/a,b/console.log' });
     expect(a).toContain('file,id=console,path=/a,,b/console.log');
