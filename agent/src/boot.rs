@@ -105,6 +105,15 @@ fn ensure_console() {
     }
 }
 
+/// Brings `lo` up, so the guest's root network namespace always has a loopback (the kernel
+/// adds 127.0.0.1/8 and ::1 itself).
+pub fn loopback_up() {
+    match crate::net::link_up("lo") {
+        Ok(()) => crate::debug!("lo is up"),
+        Err(e) => crate::error!("cannot bring lo up: {}", e),
+    }
+}
+
 /// Enables every controller the root cgroup offers for its children.
 pub fn enable_cgroup_controllers(root: &Path) {
     let available = match std::fs::read_to_string(root.join("cgroup.controllers")) {

@@ -11,6 +11,7 @@ pub mod crun;
 pub mod flow;
 pub mod frame;
 pub mod msg;
+pub mod net;
 pub mod reaper;
 pub mod server;
 pub mod session;

@@ -62,6 +62,7 @@ fn main() {
 
     if init {
         boot::mount_basics();
+        boot::loopback_up();
         boot::enable_cgroup_controllers(Path::new("/sys/fs/cgroup"));
         boot::load_modules();
         boot::mount_shared();

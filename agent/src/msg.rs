@@ -94,6 +94,15 @@ pub enum Request {
     /// Resource usage from the container's cgroup.
     #[serde(rename_all = "camelCase")]
     Stats { container_id: String },
+    /// Configures the guest's NICs and routes. Both fields are checked field by field by
+    /// `net::parse` (so every failure, a missing or mistyped field too, is E_NETWORK naming
+    /// the field); absent = null, which it refuses.
+    Network {
+        #[serde(default)]
+        interfaces: Value,
+        #[serde(default)]
+        routes: Value,
+    },
 }
 
 impl Request {
@@ -110,6 +119,7 @@ impl Request {
             Request::Ps { .. } => "ps",
             Request::Update { .. } => "update",
             Request::Stats { .. } => "stats",
+            Request::Network { .. } => "network",
         }
     }
 }
@@ -248,6 +258,8 @@ pub enum ErrorCode {
     Crun,
     #[serde(rename = "E_INTERNAL")]
     Internal,
+    #[serde(rename = "E_NETWORK")]
+    Network,
 }
 
 impl ErrorCode {
@@ -259,6 +271,7 @@ impl ErrorCode {
             ErrorCode::BadState => "E_BAD_STATE",
             ErrorCode::Crun => "E_CRUN",
             ErrorCode::Internal => "E_INTERNAL",
+            ErrorCode::Network => "E_NETWORK",
         }
     }
 }
@@ -481,6 +494,11 @@ mod tests {
             serde_json::to_string(&ps).expect("enc"),
             r#"{"processes":[{"pid":7,"ppid":1,"uid":0,"cmd":"sleep 10"}]}"#
         );
+        let net = Message::Res(Response::from_result(4, Err(AgentError::new(ErrorCode::Network, "routes: missing"))));
+        assert_eq!(
+            String::from_utf8(encode_message(&net).expect("enc")).expect("utf8"),
+            r#"{"kind":"res","id":4,"err":{"code":"E_NETWORK","message":"routes: missing"}}"#
+        );
         let empty = Message::Res(Response::from_result(3, Ok(serde_json::json!({}))));
         assert_eq!(
             String::from_utf8(encode_message(&empty).expect("enc")).expect("utf8"),
@@ -530,6 +548,15 @@ mod tests {
             (
                 r#"{"kind":"req","id":1,"req":{"op":"update","containerId":"c","resources":{"pids":{"limit":5}}}}"#,
                 Request::Update { container_id: "c".into(), resources: serde_json::json!({"pids":{"limit":5}}) },
+            ),
+            (
+                r#"{"kind":"req","id":1,"req":{"op":"network","interfaces":[{"name":"eth0"}],"routes":[]}}"#,
+                Request::Network { interfaces: serde_json::json!([{"name":"eth0"}]), routes: serde_json::json!([]) },
+            ),
+            // Its fields are checked by net::parse, which answers E_NETWORK naming the field.
+            (
+                r#"{"kind":"req","id":1,"req":{"op":"network","interfaces":7}}"#,
+                Request::Network { interfaces: serde_json::json!(7), routes: Value::Null },
             ),
         ] {
             match decode_incoming(text.as_bytes()) {

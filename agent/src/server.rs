@@ -447,6 +447,7 @@ impl Agent {
             Request::Ps { container_id } => self.ps(&container_id),
             Request::Update { container_id, resources } => self.update(&container_id, &resources),
             Request::Stats { container_id } => self.stats(&container_id),
+            Request::Network { interfaces, routes } => crate::net::handle(&interfaces, &routes),
             Request::List => self.list(),
             Request::Shutdown => Ok(serde_json::json!({})),
         }

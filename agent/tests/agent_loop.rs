@@ -458,6 +458,25 @@ fn stdio_relay_stdin_eof_and_close_before_exit() {
     assert!(c.contains("start c1"));
 }
 
+/// Only requests that fail validation: a valid one would change the test machine's network.
+#[test]
+fn network_request_errors_are_e_network() {
+    let mut h = Host::start("network");
+    let iface = json!({"name":"eth0","mac":"02:42:ac:11:00:02","mtu":1500,"addresses":[]});
+    let mut bad_mac = iface.clone();
+    bad_mac["mac"] = json!("zz");
+    let r = h.request(json!({"op":"network","interfaces":[bad_mac],"routes":[]}));
+    assert_eq!(
+        r["err"],
+        json!({"code":"E_NETWORK","message":"interfaces[0].mac: \"zz\" is not a MAC address (six hex pairs separated by ':')"})
+    );
+    let r = h.request(json!({"op":"network","interfaces":[iface]}));
+    assert_eq!(r["err"], json!({"code":"E_NETWORK","message":"routes: missing"}));
+    let r = h.request(json!({"op":"network","interfaces":[iface],"routes":[{"family":"inet","dest":"default","gateway":"172.17.0.1","device":"eth9"}]}));
+    assert_eq!(r["err"]["message"], "routes[0].device: \"eth9\" is not the name of one of interfaces");
+    assert_eq!(h.ok(json!({"op":"ping"})), json!({}));
+}
+
 #[test]
 fn signal_reports_the_terminating_signal() {
     let mut h = Host::start("signal");
