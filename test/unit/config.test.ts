@@ -68,6 +68,7 @@ describe('defaults', () => {
       agentDebug: false,
       debug: false,
       internetworkingModel: 'tcfilter',
+      hostNetwork: 'refuse',
     });
     expect(r.config.virtiofsdPath).toMatch(/virtiofsd$/);
     expect(Object.values(r.sources).every((s) => s.kind === 'default')).toBe(true);
@@ -123,6 +124,7 @@ enable_debug = true
 [runtime]
 enable_debug = true
 internetworking_model = "none"
+host_network = "isolated"
 `);
 
   it('reads every key', () => {
@@ -150,6 +152,7 @@ internetworking_model = "none"
       agentDebug: true,
       debug: true,
       internetworkingModel: 'none',
+      hostNetwork: 'isolated',
     });
     expect(Object.values(r.sources).every((s) => s.kind === 'file')).toBe(true);
   });
