@@ -28,6 +28,8 @@ export interface LaunchNetwork {
   mirror: boolean;
   /** The netns's path when the spec named one (for `delete` after a crash); null for a new one. */
   netns: string | null;
+  /** `internetworking_model`: how each interface reaches the VM (src/net/host.ts). */
+  model: 'tcfilter' | 'macvtap';
 }
 
 /**

@@ -29,7 +29,7 @@ import { decodePsResult, decodeStatsResult, type OomEvent } from '../channel/mes
 import { serveControl, type ControlReply, type ControlRequest } from './control.js';
 import { consoleSize, ExecSession, ptyForConsoleSocket, TerminalRelay } from './exec.js';
 import { awaitGo, decodeLaunch, reportReady, reportStage, type ReadyReport } from './launch.js';
-import { connect, disconnect, scanNetns } from '../net/host.js';
+import { connectTaps, createMacvtaps, detach, scanNetns, type Attached } from '../net/host.js';
 import { EMPTY_PLAN, type NetPlan } from '../net/plan.js';
 import { FdSink, pumpFd } from './stdio.js';
 
@@ -51,8 +51,8 @@ class Monitor {
   private terminal: TerminalRelay | undefined;
   private pumpStdin: (() => void) | undefined;
   private netPlan: NetPlan = EMPTY_PLAN;
-  /** Interfaces whose ingress qdisc we added (removed again at teardown). */
-  private readonly ownedLinks: string[] = [];
+  /** What we added to the container's netns (removed again at teardown). */
+  private readonly attached: Attached = { qdiscs: [], devices: [] };
 
   constructor(private readonly dir: string) {
     this.files = filesFor(dir);
@@ -125,7 +125,16 @@ class Monitor {
     if (this.launch.network.mirror) {
       this.netPlan = await scanNetns();
       const nics = this.netPlan.interfaces.map((i) => `${i.name} ${i.mac} ${i.addresses.map((a) => `${a.address}/${a.prefixLen}`).join(' ')}`);
-      this.log('info', `network: ${nics.length === 0 ? 'loopback only' : `${nics.join('; ')}; ${this.netPlan.routes.length} routes`}`);
+      this.log('info', `network: ${nics.length === 0 ? 'loopback only' : `${nics.join('; ')}; routes: ${this.netPlan.routes.length}`}`);
+    }
+    const macvtap = this.launch.network.model === 'macvtap';
+    let netFds: number[] = [];
+    if (macvtap && this.netPlan.links.length > 0) {
+      try {
+        netFds = await createMacvtaps(this.netPlan.links, this.dir, this.attached);
+      } finally {
+        this.recordNetwork();
+      }
     }
     const probe = probeHost();
     const accel = chooseAccelerator(probe, cfg.accel);
@@ -165,8 +174,9 @@ class Monitor {
         devices: [
           { kind: 'virtio-fs', socket: this.files.sockets.virtiofsd, tag: 'kataShared' },
           { kind: 'serial-port', socket: this.files.sockets.agent, name: 'agent.0' },
-          ...this.netPlan.links.map((l) => ({ kind: 'net' as const, ifname: l.tap, mac: l.mac, vhost: false })),
+          ...this.netPlan.links.map((l, k) => ({ kind: 'net' as const, mac: l.mac, vhost: false, tap: macvtap ? { fd: 3 + k } : { ifname: l.tap } })),
         ],
+        passFds: netFds,
       },
       this.abort.signal,
     );
@@ -177,13 +187,13 @@ class Monitor {
       virtiofsdPid: this.virtiofsd.pid,
       virtiofsdStartTime: startTimeOf(this.virtiofsd.pid),
     };
+    for (const fd of netFds) fs.closeSync(fd); // QEMU has its own copies
     this.store.write(this.rec);
-    if (this.netPlan.links.length > 0) {
+    if (!macvtap && this.netPlan.links.length > 0) {
       try {
-        await connect(this.netPlan.links, this.ownedLinks);
+        await connectTaps(this.netPlan.links, this.attached);
       } finally {
-        this.rec = { ...this.rec, network: { netns: this.launch.network.netns, links: [...this.ownedLinks] } };
-        this.store.write(this.rec);
+        this.recordNetwork();
       }
     }
     this.log('info', `qemu pid ${this.vm.pid} (${accel.accel}, ${cfg.memoryMiB} MiB, ${cfg.vcpus} vCPU)`);
@@ -263,6 +273,12 @@ class Monitor {
       const tail = lastConsoleLine(this.files.consoleLog);
       throw new KataError('E_VM', `the VM exited during start-up (${how.signal ?? `code ${how.code}`})${tail === '' ? '' : `; console: ${tail}`}`);
     });
+  }
+
+  /** Records what we added to the netns, so `delete` can remove it if this process is killed. */
+  private recordNetwork(): void {
+    this.rec = { ...this.rec, network: { netns: this.launch.network.netns, qdiscs: [...this.attached.qdiscs], devices: [...this.attached.devices] } };
+    this.store.write(this.rec);
   }
 
   private setStatus(status: Status, extra: Partial<ContainerRecord> = {}): void {
@@ -384,8 +400,8 @@ class Monitor {
     this.conn?.close();
     this.server?.close();
     await Promise.allSettled([this.vm?.kill(), this.virtiofsd?.kill()]);
-    // The taps went with QEMU; the qdiscs on the engine's interfaces are ours to remove.
-    const failed = await disconnect(this.ownedLinks.splice(0));
+    // Taps went with QEMU; qdiscs on the engine's interfaces and macvtaps are ours to remove.
+    const failed = await detach({ qdiscs: this.attached.qdiscs.splice(0), devices: this.attached.devices.splice(0) }, null);
     for (const f of failed) this.log('warning', `network teardown: ${f}`);
     for (const f of Object.values(this.files.sockets)) fs.rmSync(path.join(this.dir, f), { force: true });
   }

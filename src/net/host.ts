@@ -1,19 +1,33 @@
 /**
- * The host side of the "tcfilter" model, run by the monitor from inside the container's network
- * namespace (it was started there): read the interfaces and routes, and join each interface to its
- * tap with an ingress qdisc + mirred redirect on both. QEMU creates the taps (ifname=, no
- * persistence), so they vanish with it; only the qdisc on the engine's interface outlives a crash,
- * and `disconnect` (teardown, or `delete` through the recorded netns path) removes it.
+ * The host side of the VM's network, run by the monitor from inside the container's network
+ * namespace (it was started there): read the interfaces and routes, then join each interface to
+ * the VM.
+ *
+ * - tcfilter (default): QEMU creates a tap per interface (ifname=, not persistent, so it vanishes
+ *   with QEMU); an ingress qdisc + mirred redirect on both joins tap and interface. Only the qdisc
+ *   on the engine's interface outlives a crash.
+ * - macvtap: a macvtap in passthru mode on each interface (it takes the interface's MAC and all
+ *   its traffic); QEMU gets its character device as an fd. The macvtap outlives a crash.
+ *
+ * `Attached` lists what is ours to remove: teardown does it from inside the netns, `delete` after
+ * a monitor crash through the recorded netns path.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { KataError } from '../errors.js';
+import path from 'node:path';
 import { buildPlan, type NetLink, type NetPlan } from './plan.js';
+
+/** What we added to the container's netns: ingress qdiscs on `qdiscs`, whole `devices`. */
+export interface Attached {
+  qdiscs: string[];
+  devices: string[];
+}
 
 const SEARCH = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 
 /** iproute2's and util-linux's tools by absolute path: engines call us with sparse PATHs. */
-export function tool(name: 'ip' | 'tc' | 'nsenter' | 'unshare'): string {
+export function tool(name: 'ip' | 'tc' | 'nsenter' | 'unshare' | 'mknod' | 'sh'): string {
   for (const d of SEARCH) {
     const p = `${d}/${name}`;
     if (fs.existsSync(p)) return p;
@@ -60,51 +74,79 @@ export function tcConnectBatch(l: NetLink): string {
 }
 
 /**
- * After QEMU has created the taps: bring them up and join them to their links. `owned` gets each
- * link as soon as its ingress qdisc is ours, so a failure half-way still tears down what was made
- * (an ingress qdisc that was there before us is never touched: adding ours fails first).
+ * tcfilter, after QEMU has created the taps: bring them up and join them to their links. `owned`
+ * gets each link as soon as its ingress qdisc is ours, so a failure half-way still tears down what
+ * was made (an ingress qdisc that was there before us is never touched: adding ours fails first).
  */
-export async function connect(links: readonly NetLink[], owned: string[]): Promise<void> {
-  if (links.length === 0) return;
+export async function connectTaps(links: readonly NetLink[], owned: Attached): Promise<void> {
   const ip = tool('ip');
   const tc = tool('tc');
   for (const l of links) {
-    if (!/^[A-Za-z0-9_.@-]{1,15}$/.test(l.link)) throw new KataError('E_NETWORK', `interface name ${JSON.stringify(l.link)} is not one tc can take`);
+    checkName(l.link);
     await run(ip, ['link', 'set', 'dev', l.tap, 'mtu', String(l.mtu), 'up']);
     await run(tc, ['qdisc', 'add', 'dev', l.link, 'ingress']);
-    owned.push(l.link);
+    owned.qdiscs.push(l.link);
     await run(tc, ['-batch', '-'], tcConnectBatch(l));
   }
 }
 
-/** Undoes `connect`; a link or tap that is already gone is not an error. Returns what failed. */
-export async function disconnect(links: readonly string[]): Promise<string[]> {
-  if (links.length === 0) return [];
-  const tc = tool('tc');
-  const failed: string[] = [];
-  for (const link of links) {
-    try {
-      await run(tc, ['qdisc', 'del', 'dev', link, 'ingress']);
-    } catch (e) {
-      const m = e instanceof Error ? e.message : String(e);
-      if (!/Cannot find device|Invalid handle|Cannot delete qdisc with handle of zero|No such file/.test(m)) failed.push(m);
-    }
-  }
-  return failed;
+function checkName(link: string): void {
+  if (!/^[A-Za-z0-9_.@-]{1,15}$/.test(link)) throw new KataError('E_NETWORK', `interface name ${JSON.stringify(link)} is not one ip/tc can take`);
 }
 
-/** `disconnect` run in a netns given by path (for `delete` after the monitor died). */
-export async function disconnectIn(netnsPath: string, links: readonly string[]): Promise<string[]> {
-  if (links.length === 0 || !fs.existsSync(netnsPath)) return [];
-  const nsenter = tool('nsenter');
-  const tc = tool('tc');
+/**
+ * macvtap, before QEMU starts: a passthru macvtap on each link, and an open fd on its character
+ * device for QEMU (`-netdev tap,fd=`). Without udev there is no /dev/tapN: the device number is
+ * read from a sysfs mounted for this netns in a throw-away mount namespace, and the node is made
+ * in the state directory, opened, and removed again.
+ */
+export async function createMacvtaps(links: readonly NetLink[], dir: string, owned: Attached): Promise<number[]> {
+  const ip = tool('ip');
+  const fds: number[] = [];
+  try {
+    for (const l of links) {
+      checkName(l.link);
+      await run(ip, ['link', 'add', 'link', l.link, 'name', l.tap, 'type', 'macvtap', 'mode', 'passthru']);
+      owned.devices.push(l.tap);
+      await run(ip, ['link', 'set', 'dev', l.tap, 'address', l.mac, 'mtu', String(l.mtu), 'up']);
+      const out = await run(tool('unshare'), ['--mount', '--propagation', 'private', '--', tool('sh'), '-c', 'mount -t sysfs sysfs /sys && cat /sys/class/net/"$1"/macvtap/*/dev', 'sh', l.tap]);
+      const m = /^(\d+):(\d+)\s*$/.exec(out);
+      if (m === null) throw new KataError('E_NETWORK', `macvtap ${l.tap}: cannot find its character device (sysfs said ${JSON.stringify(out.trim())})`);
+      const node = path.join(dir, `${l.tap}.dev`);
+      fs.rmSync(node, { force: true });
+      await run(tool('mknod'), ['-m', '0600', node, 'c', m[1] ?? '', m[2] ?? '']);
+      try {
+        fds.push(fs.openSync(node, 'r+'));
+      } finally {
+        fs.rmSync(node, { force: true });
+      }
+    }
+  } catch (e) {
+    for (const fd of fds) fs.closeSync(fd);
+    throw e;
+  }
+  return fds;
+}
+
+const GONE = /Cannot find device|Invalid handle|Cannot delete qdisc with handle of zero|No such file|does not exist|reassociate/;
+
+/** Removes what `Attached` lists, in the netns given by path or (null) this process's own. */
+export async function detach(owned: Attached, netnsPath: string | null): Promise<string[]> {
+  if (owned.qdiscs.length + owned.devices.length === 0) return [];
+  if (netnsPath !== null && !fs.existsSync(netnsPath)) return [];
+  const inNs = (argv: string[]): [string, string[]] => (netnsPath === null ? [argv[0] ?? '', argv.slice(1)] : [tool('nsenter'), [`--net=${netnsPath}`, '--', ...argv]]);
+  const cmds: string[][] = [
+    ...owned.qdiscs.map((l) => [tool('tc'), 'qdisc', 'del', 'dev', l, 'ingress']),
+    ...owned.devices.map((d) => [tool('ip'), 'link', 'del', 'dev', d]),
+  ];
   const failed: string[] = [];
-  for (const link of links) {
+  for (const c of cmds) {
+    const [file, args] = inNs(c);
     try {
-      await run(nsenter, [`--net=${netnsPath}`, '--', tc, 'qdisc', 'del', 'dev', link, 'ingress']);
+      await run(file, args);
     } catch (e) {
       const m = e instanceof Error ? e.message : String(e);
-      if (!/Cannot find device|Invalid handle|Cannot delete qdisc with handle of zero|No such file|reassociate/.test(m)) failed.push(m);
+      if (!GONE.test(m)) failed.push(m);
     }
   }
   return failed;

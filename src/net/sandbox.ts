@@ -27,19 +27,17 @@ export const HOST_NETWORK_REFUSED =
 
 export function sandboxFor(spec: Spec, config: Pick<RuntimeConfig, 'hostNetwork' | 'internetworkingModel'>): Sandbox {
   const entry = spec.linux?.namespaces?.find((n) => n.type === 'network');
-  if (config.internetworkingModel === 'macvtap') {
-    throw new KataError('E_CONFIG', 'internetworking_model "macvtap" is not supported by kata-runtime yet; use "tcfilter" (docs/networking.md)');
-  }
   const mirror = config.internetworkingModel !== 'none';
+  const model = config.internetworkingModel === 'macvtap' ? 'macvtap' : 'tcfilter';
   if (entry === undefined) {
     if (config.hostNetwork === 'refuse') throw new KataError('E_UNSUPPORTED', HOST_NETWORK_REFUSED);
-    return { wrapper: [], network: { mirror: false, netns: null } };
+    return { wrapper: [], network: { mirror: false, netns: null, model } };
   }
   if (entry.path === undefined || entry.path === '') {
-    return { wrapper: [tool('unshare'), '--net', '--'], network: { mirror, netns: null } };
+    return { wrapper: [tool('unshare'), '--net', '--'], network: { mirror, netns: null, model } };
   }
   checkNetns(entry.path);
-  return { wrapper: [tool('nsenter'), `--net=${entry.path}`, '--'], network: { mirror, netns: entry.path } };
+  return { wrapper: [tool('nsenter'), `--net=${entry.path}`, '--'], network: { mirror, netns: entry.path, model } };
 }
 
 function checkNetns(p: string): void {

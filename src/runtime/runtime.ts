@@ -17,7 +17,7 @@ import type { ExecHelperRequest } from '../monitor/exec-helper.js';
 import { makeRaw } from '../util/tty.js';
 import { buildExecProcess, exitCodeOf, relayExec, type ExecFlags } from './exec.js';
 import type { Launch } from '../monitor/launch.js';
-import { disconnectIn } from '../net/host.js';
+import { detach } from '../net/host.js';
 import { sandboxFor } from '../net/sandbox.js';
 import { ReadyPipe, readReady } from './ready.js';
 import { readFileIfExists, sleep, writeFileAtomic } from '../util/fsx.js';
@@ -306,8 +306,8 @@ export class Runtime {
       rec.virtiofsdStartTime === '' ? undefined : stopProcess(rec.virtiofsdPid, rec.virtiofsdStartTime, 5000),
     ]);
     // The monitor removes its qdiscs from the container's netns; after a crash we do.
-    if (rec.network?.netns != null && rec.network.links.length > 0) {
-      for (const f of await disconnectIn(rec.network.netns, rec.network.links)) this.log.warn(`network teardown: ${f}`);
+    if (rec.network !== undefined && rec.network.netns !== null) {
+      for (const f of await detach(rec.network, rec.network.netns)) this.log.warn(`network teardown: ${f}`);
     }
     const hooks = this.hooksOf(id);
     this.store.remove(id);

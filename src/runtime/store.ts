@@ -41,7 +41,7 @@ export interface ContainerRecord {
    * The interfaces of the container's netns that carry our ingress qdisc, and the netns's path
    * when the spec named one: `delete` removes the qdiscs if the monitor could not.
    */
-  network?: { netns: string | null; links: string[] };
+  network?: { netns: string | null; qdiscs: string[]; devices: string[] };
 }
 
 /**

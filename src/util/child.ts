@@ -17,13 +17,13 @@ export interface Supervised {
  * SIGKILL. It runs in its own session (terminal signals aimed at the caller don't reach it) and
  * inherits none of the caller's fds: its output goes to a log file.
  */
-export function spawnSupervised(file: string, args: readonly string[], logFile: string, cwd?: string): Supervised {
+export function spawnSupervised(file: string, args: readonly string[], logFile: string, cwd?: string, passFds: readonly number[] = []): Supervised {
   const log = fs.openSync(logFile, 'a', 0o600);
   let child: ChildProcess;
   try {
     child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', file, ...args], {
       detached: true,
-      stdio: ['ignore', log, log],
+      stdio: ['ignore', log, log, ...passFds], // passFds become the child's 3, 4, ...
       ...(cwd === undefined ? {} : { cwd }),
     });
   } finally {

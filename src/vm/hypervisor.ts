@@ -7,7 +7,7 @@ export type Device =
   | { kind: 'serial-port'; socket: string; name: string }
   | { kind: 'vsock'; guestCid: number }
   /** A virtio-net NIC on a tap that QEMU opens by name in its own network namespace. */
-  | { kind: 'net'; ifname: string; mac: string; vhost: boolean };
+  | { kind: 'net'; mac: string; vhost: boolean; tap: { ifname: string } | { fd: number } };
 
 export type Accelerator = 'kvm' | 'tcg';
 export type MachineType = 'microvm' | 'q35';
@@ -27,6 +27,8 @@ export interface VmSpec {
   qmpSocket: string;
   consoleLog: string;
   devices: Device[];
+  /** Open fds QEMU inherits as 3, 4, ... (macvtap devices: `tap: { fd }` names them). */
+  passFds?: number[];
 }
 
 export interface HypervisorCapabilities {

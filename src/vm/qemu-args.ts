@@ -50,7 +50,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
         return;
       case 'net':
         // script=no: the monitor configures the tap (src/net/host.ts); QEMU only opens it.
-        args.push('-netdev', `tap,id=net${i},ifname=${esc(d.ifname)},script=no,downscript=no,vhost=${d.vhost ? 'on' : 'off'}`);
+        args.push('-netdev', `tap,id=net${i},${'fd' in d.tap ? `fd=${d.tap.fd}` : `ifname=${esc(d.tap.ifname)},script=no,downscript=no`},vhost=${d.vhost ? 'on' : 'off'}`);
         args.push('-device', `virtio-net-${bus},netdev=net${i},mac=${esc(d.mac)}${mmio ? '' : ',romfile='}`);
         return;
       case 'vsock':

@@ -14,7 +14,7 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   async start(spec: VmSpec, signal: AbortSignal): Promise<RunningVm> {
-    const proc = spawnSupervised(spec.qemuPath, buildQemuArgs(spec), this.logFile, spec.workDir);
+    const proc = spawnSupervised(spec.qemuPath, buildQemuArgs(spec), this.logFile, spec.workDir, spec.passFds);
     const qmpPath = path.resolve(spec.workDir, spec.qmpSocket);
     let qmp: QmpClient;
     try {

@@ -64,11 +64,13 @@ describe('buildQemuArgs', () => {
   });
 
   it('adds a virtio-net NIC on a named tap with the interface\'s MAC', () => {
-    const nic = { kind: 'net' as const, ifname: 'tap0_kata', mac: '02:42:ac:11:00:02', vhost: false };
+    const nic = { kind: 'net' as const, tap: { ifname: 'tap0_kata' }, mac: '02:42:ac:11:00:02', vhost: false };
     const a = buildQemuArgs({ ...base, devices: [nic] });
     expect(a.slice(-4)).toEqual(['-netdev', 'tap,id=net0,ifname=tap0_kata,script=no,downscript=no,vhost=off', '-device', 'virtio-net-device,netdev=net0,mac=02:42:ac:11:00:02']);
     const q = buildQemuArgs({ ...base, machine: 'q35', devices: [nic] });
     expect(q.at(-1)).toBe('virtio-net-pci,netdev=net0,mac=02:42:ac:11:00:02,romfile=');
+    const fd = buildQemuArgs({ ...base, devices: [{ ...nic, tap: { fd: 3 } }] });
+    expect(fd.at(-3)).toBe('tap,id=net0,fd=3,vhost=off');
   });
 
   it('escapes commas in paths', () => {
