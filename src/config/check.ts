@@ -24,6 +24,8 @@ export type Outcome = { ok: true; detail: string } | { ok: false; error: string 
 export interface HostFacts {
   accel: AccelProbe;
   vhostVsock: boolean;
+  /** /dev/net/tun exists: QEMU's taps (the VM's network) need it. */
+  tun: boolean;
   /** `qemu -version`: the binary and its version line, or why it did not run. */
   qemu: Outcome;
   virtiofsdExecutable: boolean;
@@ -40,12 +42,15 @@ export interface HostFacts {
 /** What the configuration step said: the file read and its warnings, or the error. */
 export type ConfigStatus = { ok: true; file: string | undefined; warnings: number } | { ok: false; error: string };
 
-export const HELPER_COMMANDS = ['setpriv', 'unshare', 'socat'] as const;
+export const HELPER_COMMANDS = ['setpriv', 'unshare', 'nsenter', 'ip', 'tc', 'socat'] as const;
 export type HelperCommand = (typeof HELPER_COMMANDS)[number];
 
 const HELPER_USE: Readonly<Record<HelperCommand, { required: boolean; use: string }>> = {
   setpriv: { required: true, use: 'QEMU and virtiofsd die with the monitor through it (util-linux)' },
-  unshare: { required: true, use: "virtiofsd's private mount namespace (util-linux)" },
+  unshare: { required: true, use: "virtiofsd's private mount namespace, a container's new network namespace (util-linux)" },
+  nsenter: { required: true, use: "the monitor joins the container's network namespace through it (util-linux)" },
+  ip: { required: true, use: "reads the container's network namespace and sets up taps (iproute2)" },
+  tc: { required: true, use: 'joins each interface to its tap with mirred filters (iproute2)' },
   socat: { required: false, use: 'only the vsock agent transport needs it' },
 };
 
@@ -90,6 +95,7 @@ export function gatherFacts(c: RuntimeConfig, env: NodeJS.ProcessEnv = process.e
   return {
     accel: probeHost(),
     vhostVsock: fs.existsSync('/dev/vhost-vsock'),
+    tun: fs.existsSync('/dev/net/tun'),
     qemu: qemuVersion(c.qemuPath),
     virtiofsdExecutable: isExecutable(c.virtiofsdPath),
     kernelReadable: isReadable(c.kernel),
@@ -123,6 +129,7 @@ export function evaluateChecks(f: HostFacts, c: RuntimeConfig, cfg: ConfigStatus
   else if (accel.warning === undefined) out.push({ name: 'KVM', status: 'ok', detail: 'not used: the configuration asks for TCG' });
   else out.push({ name: 'KVM', status: 'warning', detail: accel.warning });
   out.push(item('vhost-vsock', f.vhostVsock, false, '/dev/vhost-vsock present', '/dev/vhost-vsock absent: the agent channel uses virtio-serial'));
+  out.push(item('tun', f.tun, true, '/dev/net/tun present', "/dev/net/tun absent: containers with a network cannot get one in their VM (modprobe tun)"));
   out.push(fromOutcome('QEMU', f.qemu, true, (e) => `${c.qemuPath} -version failed: ${e}`));
   out.push(item('virtiofsd', f.virtiofsdExecutable, true, c.virtiofsdPath, `${c.virtiofsdPath} is not an executable file`));
   out.push(item('guest kernel', f.kernelReadable, true, c.kernel, `${c.kernel} is not a readable file (bash scripts/setup.sh builds it)`));

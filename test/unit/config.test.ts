@@ -364,12 +364,13 @@ describe('kata-runtime check', () => {
   const good: HostFacts = {
     accel: { cpuinfo: 'flags\t\t: fpu vmx sse\n', kvmOpenable: true },
     vhostVsock: true,
+    tun: true,
     qemu: { ok: true, detail: '/usr/bin/qemu-system-x86_64: QEMU emulator version 7.2.0' },
     virtiofsdExecutable: true,
     kernelReadable: true,
     initrdReadable: true,
     kernelVersion: '6.1.0',
-    commands: { setpriv: '/usr/bin/setpriv', unshare: '/usr/bin/unshare', socat: '/usr/bin/socat' },
+    commands: { setpriv: '/usr/bin/setpriv', unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', ip: '/usr/sbin/ip', tc: '/usr/sbin/tc', socat: '/usr/bin/socat' },
     nativeAddon: { ok: true, detail: '/x/kata_native.node' },
     uid: 0,
   };
@@ -413,6 +414,10 @@ describe('kata-runtime check', () => {
     ['guest initrd', { initrdReadable: false }],
     ['setpriv', { commands: { ...good.commands, setpriv: undefined } }],
     ['unshare', { commands: { ...good.commands, unshare: undefined } }],
+    ['nsenter', { commands: { ...good.commands, nsenter: undefined } }],
+    ['ip', { commands: { ...good.commands, ip: undefined } }],
+    ['tc', { commands: { ...good.commands, tc: undefined } }],
+    ['tun', { tun: false }],
     ['native addon', { nativeAddon: { ok: false as const, error: 'not built' } }],
     ['root', { uid: 1000 }],
   ])('%s absent is missing, and the check fails', (name, change) => {
