@@ -17,7 +17,7 @@ APT=(apt-get -o DPkg::Lock::Timeout=900 -y -q)
 PKGS=(
   qemu-system-x86 qemu-system-common qemu-utils   # the VM and virtiofsd (/usr/lib/qemu/virtiofsd)
   busybox-static crun cpio kmod                   # guest image contents and tools to pack it
-  runc socat util-linux                            # reference runtime (bench), vsock bridge, setpriv/unshare
+  runc socat util-linux iproute2                   # reference runtime (bench), vsock bridge, setpriv/unshare/nsenter, ip/tc
   golang-github-opencontainers-specs-dev           # the OCI runtime-spec JSON schemas
   librust-serde-dev librust-serde-derive-dev librust-serde-json-dev librust-libc-dev   # agent crates
   build-essential bc bison flex libelf-dev libssl-dev xz-utils linux-source-6.1       # guest kernel
