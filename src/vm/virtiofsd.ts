@@ -37,19 +37,21 @@ export function virtiofsdArgv(spec: VirtiofsdSpec): { file: string; args: string
 }
 
 export async function startVirtiofsd(spec: VirtiofsdSpec, signal?: AbortSignal): Promise<Supervised> {
-  // The share's directories are 0711, not 0700: the guest sees their host modes, and crun in the
-  // guest mounts the rootfs (/run/kata/shared/rootfs) and bind sources (.../mounts/<i>) as the
-  // container's root, which with a user namespace is a mapped uid (e.g. 100000) that must be able
-  // to search every directory on the way, as it must search the rootfs's host path under runc.
-  // Search-only for others is safe on the host only because <state>/<id> above is 0700
+  // The share's root is 0711, not 0700: the guest sees host modes, and crun in the guest mounts
+  // the rootfs (/run/kata/shared/rootfs) as the container's root, which with a user namespace is
+  // a mapped uid (e.g. 100000) that must be able to search every directory on the way (under runc
+  // it must search the rootfs's host path likewise). Bind sources (shared/mounts/<i>) can stay
+  // 0700: crun opens them before entering the user namespace, as runc does. Search-only for
+  // others is safe on the host only because <state>/<id>, the share's parent, is 0700
   // (StateStore.createDir): no other host user can reach <state>/<id>/shared at all.
-  shareDir(spec.sharedDir);
+  fs.mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(spec.sharedDir, 0o711);
   for (const b of spec.binds) {
     const target = path.join(spec.sharedDir, b.name);
-    for (let d = path.dirname(target); d.startsWith(spec.sharedDir + path.sep); d = path.dirname(d)) shareDir(d);
     if (b.kind === 'dir') {
-      fs.mkdirSync(target, { recursive: true, mode: 0o700 }); // a mount point: the bound dir's mode shows
+      fs.mkdirSync(target, { recursive: true, mode: 0o700 });
     } else {
+      fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
       fs.closeSync(fs.openSync(target, 'a', 0o600)); // a file is bound onto a file
     }
   }
@@ -67,8 +69,3 @@ export async function startVirtiofsd(spec: VirtiofsdSpec, signal?: AbortSignal):
   return p;
 }
 
-/** A directory of the share that the guest's mapped roots may search (see startVirtiofsd). */
-function shareDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dir, 0o711);
-}
