@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CAPABILITIES } from '../../src/oci/bundle.js';
 import { DEFAULT_CAPS } from '../../src/oci/default-spec.js';
-import type { Ctx, DiffCase, Normalisation, Outcome, Spec } from './harness.js';
+import { hooksLog, type Ctx, type DiffCase, type Normalisation, type Outcome, type Spec } from './harness.js';
 
 /**
  * The table of the differential suite: each bundle runs under runc and under kata-runtime and
@@ -69,24 +69,117 @@ function errorMentions(...what: RegExp[]): Normalisation {
 const MiB = 1024 * 1024;
 
 /**
- * A prestart hook that fails create under both runtimes: same exit code, no output, and the
- * container's process never ran (it would have written to the bound host dir).
+ * A host hook that appends one line to the case's hooks log (hooksLog): `label`, then what it saw:
+ * the keys of the state on its stdin, its status, whether its pid is a live process (`absent` when
+ * the state has none), whether id and bundle are the case's, its argv[0] and argument count, its
+ * cwd (unless `cwd: false`) and its environment: the names, and a checksum of the whole (PWD and
+ * OLDPWD left out: the shell derives them from the cwd). Then it runs `then` (`exit 1`, ...).
  */
-function failingPrestart(name: string, script: string, extra: Record<string, unknown> = {}): DiffCase {
+function recorder(ctx: Ctx, name: string, label: string, o: { then?: string; cwd?: boolean; timeout?: number; env?: string[] } = {}): Record<string, unknown> {
+  // One awk for the state and the names (a recorder runs some 40 times a suite, under load).
+  const awk = String.raw`
+    NR == 1 {
+      s = $0; gsub(/[{}]/, "", s); n = split(s, kv, ",")
+      for (i = 1; i <= n; i++) {
+        k = kv[i]; sub(/^"/, "", k); sub(/".*/, "", k)
+        v = kv[i]; sub(/^"[^"]*": */, "", v); gsub(/"/, "", v)
+        keys = keys k " "; val[k] = v
+      }
+      next
+    }
+    $0 != "" { nm = $0; sub(/=.*/, "", nm); names = names nm " " }
+    END {
+      pid = val["pid"]; p = "absent"
+      if (pid == "0") p = "zero"
+      else if (pid != "") { p = "dead"; if ((getline st < ("/proc/" pid "/stat")) > 0 && st !~ /^[0-9]+ \(.*\) Z/) p = "alive" }
+      split(sum, cs, " ")
+      printf "%s keys=[%s] status=%s pid=%s id=%s bundle=%s argv0=%s argc=%s%s env=[%s] envsum=%s\n", label, keys, val["status"], p, val["id"] == id ? "ok" : val["id"], val["bundle"] == bundle ? "ok" : val["bundle"], a0, argc, showcwd == 1 ? " cwd=" (cwd == bundle ? "bundle" : cwd) : "", names, cs[1]
+    }`;
+  const script = [
+    String.raw`e=$(env | grep -v -e '^PWD=' -e '^OLDPWD=' | sort)`,
+    String.raw`sum=$(printf '%s\n' "$e" | cksum)`,
+    String.raw`a0=$(tr '\0' '\n' < /proc/$$/cmdline | head -n 1)`,
+    String.raw`{ cat; echo; printf '%s\n' "$e"; } | awk -v label="$0" -v id="$2" -v bundle="$3" -v cwd="$PWD" -v a0="$a0" -v argc=$# -v sum="$sum" -v showcwd=${o.cwd === false ? 0 : 1} '${awk}' >> "$1"`,
+    o.then ?? 'true',
+  ].join('\n');
   return {
-    name,
-    args: sh('echo ran > /hook/ran'),
-    setup: (ctx) => fs.mkdirSync(path.join(ctx.host, 'hook')),
-    edit: (s, ctx) => {
-      hook(s, 'prestart', script, extra);
-      bindHost(s, ctx, 'hook', '/hook');
-    },
-    observe: (ctx) => listing(path.join(ctx.host, 'hook')),
-    compare: ['code', 'stdout', 'host'],
-    exception: 'create fails under both; stderr is the runtime\'s own error line (quoting the hook or its timeout), whose wording differs',
-    expect: { code: 1, stdout: /^$/, host: /^$/ },
+    path: '/bin/sh',
+    args: ['sh', '-c', script, label, hooksLog(ctx), `diff-${name}`, ctx.bundle],
+    ...(o.timeout === undefined ? {} : { timeout: o.timeout }),
+    ...(o.env === undefined ? {} : { env: o.env }),
   };
 }
+
+type HostKind = 'prestart' | 'createRuntime' | 'poststart' | 'poststop';
+/** Host hooks as `recorder`s: per kind, [label, options] for each hook. */
+type Recorders = Partial<Record<HostKind, Array<[string, Parameters<typeof recorder>[3]?]>>>;
+
+/** A hook that fails the way a broken hook does: a line on stderr, exit 1. */
+const FAIL = 'echo "hook failed" >&2; exit 1';
+/** A hook that outlives its 1 s timeout (exec: runc waits for the stdio a child would hold). */
+const HANG = 'exec sleep 30';
+
+/**
+ * A lifecycle case (DiffCase.steps) whose host hooks are `recorder`s (poststop ones never record
+ * their cwd: runc's is its caller's in `delete`, docs/cli-compat.md) and whose guest hooks, if
+ * any, `guest` gives. The transcript and the hooks' log are compared; stderr only as "this step
+ * wrote to stderr", since its wording is each runtime's own.
+ */
+function lifecycle(c: Omit<DiffCase, 'args' | 'compare' | 'exception' | 'edit'> & { args?: string[]; hooks: Recorders; guest?: Record<string, Array<Record<string, unknown>>>; why?: string }): DiffCase {
+  const { hooks, guest, why, ...rest } = c;
+  return {
+    args: sh('echo main'),
+    ...rest,
+    edit: (s, ctx) => {
+      const all: Record<string, Array<Record<string, unknown>>> = { ...guest };
+      for (const [kind, list] of Object.entries(hooks)) {
+        all[kind] = (list ?? []).map(([label, o]) => recorder(ctx, c.name, label, { ...(kind === 'poststop' ? { cwd: false } : {}), ...o }));
+      }
+      s['hooks'] = all;
+    },
+    compare: ['code', 'stdout', 'host'],
+    exception: `stderr is each runtime's own wording; the transcript records which steps wrote to it${why === undefined ? '' : `. ${why}`}`,
+  };
+}
+
+/**
+ * One host phase with a broken hook: the second of three fails (`fails`), or the first outlives
+ * `timeout: 1` (`timeout`). The rest of the phase must not run; the poststop hooks (s1, s2) run,
+ * and nothing is left. create's phases through create; poststart through `run` (runc 1.1.5 runs
+ * it in create, the spec in start: run does both), with a process that would print after 3 s;
+ * poststop through delete, which still succeeds.
+ */
+function brokenHook(kind: HostKind, how: 'fails' | 'timeout', awaiting?: { fix: string; now: (ran: string) => RegExp }): DiffCase {
+  const x = { prestart: 'p', createRuntime: 'c', poststart: 'a', poststop: 's' }[kind];
+  const list: Array<[string, Parameters<typeof recorder>[3]?]> = how === 'fails'
+    ? [[`${x}1`], [`${x}2`, { then: FAIL }], [`${x}3`]]
+    : [[`${x}1`, { then: HANG, timeout: 1 }], [`${x}2`]];
+  const ran = how === 'fails' ? `${x}1 ${x}2` : `${x}1`;
+  const name = `hook-${kind.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)}-${how}`;
+  const stopped = /^s1 keys=\[ociVersion id status bundle \] status=stopped pid=absent id=ok bundle=ok /m;
+  if (kind === 'poststop') {
+    return lifecycle({
+      name,
+      hooks: { poststop: list },
+      steps: ['create', 'start', 'wait', 'delete', 'state'],
+      expect: { code: 0, stdout: new RegExp(`^create: exit 0\nstart: exit 0\nwait: stopped\ndelete: exit 0, stderr\n {2}hooks: ${ran}\nstate: exit 1\ncontainer stdout: "main\\\\n"\ncontainer stderr: none\n$`), host: stopped },
+    });
+  }
+  const verb = kind === 'poststart' ? 'run' : 'create';
+  return lifecycle({
+    name,
+    ...(kind === 'poststart' ? { args: sh('sleep 3; echo main') } : {}),
+    hooks: { [kind]: list, poststop: [['s1'], ['s2']] },
+    steps: [verb, 'state'],
+    expect: { code: 1, stdout: new RegExp(`^${verb}: exit 1, stderr\n {2}hooks: ${ran} s1 s2\nstate: exit 1\ncontainer stdout: ""\ncontainer stderr: none\n$`), host: stopped },
+    ...(awaiting === undefined ? {} : { awaiting: { fix: awaiting.fix, now: awaiting.now(ran) } }),
+  });
+}
+
+const POSTSTART_FIX = {
+  fix: 'src/runtime/runtime.ts start(): a failing poststart hook fails start and SIGKILLs the container (runc), instead of a warning',
+  now: (ran: string) => new RegExp(`^run: exit 0, stderr\n {2}hooks: ${ran} s1 s2\nstate: exit 1\ncontainer stdout: "main\\\\n"\n`),
+};
 
 /** Opens descriptors 3, 4, ... printing each until the shell fails (and exits 1) for want of one. */
 const OPEN_FDS = 'i=3; while [ $i -lt 64 ]; do eval "exec $i</etc/passwd"; echo $i; i=$((i+1)); done';
@@ -569,29 +662,94 @@ export const CASES: DiffCase[] = [
     },
     expect: { code: 0, stdout: /^zero\|one\|two words\n\/.*\nFOO=bar\nPATH=\/usr\/bin:\/bin\nPWD=/ },
   },
-  {
-    name: 'hook-create-runtime',
-    args: ['true'],
-    edit: (s, ctx) => hook(s, 'createRuntime', `grep -o '"status": *"[a-z]*"' | tr -d ' ' > ${path.join(ctx.host, 'out')}`),
-    observe: (ctx) => listing(ctx.host),
-    expect: { code: 0, host: /^out: "\\"status\\":\\"creating\\"\\n"$/ },
-  },
-  {
-    name: 'hook-poststart-poststop',
-    args: sh('echo main'),
-    edit: (s, ctx) => {
-      const log = path.join(ctx.host, 'log');
-      hook(s, 'prestart', `echo prestart >> ${log}`);
-      hook(s, 'poststart', `echo poststart >> ${log}`);
-      hook(s, 'poststop', `grep -o '"status": *"[a-z]*"' | tr -d ' ' | sed 's/^/poststop /' >> ${log}`);
+  // The hook matrix: every host phase succeeding, failing and timing out, through the lifecycle
+  // verbs (DiffCase.steps); createContainer/startContainer run in the guest, by crun.
+  lifecycle({
+    name: 'hook-state-create-delete',
+    hooks: {
+      prestart: [['prestart']],
+      createRuntime: [['createRuntime', { env: [] }]],
+      poststop: [['poststop', { env: ['HOOK=given', 'PATH=/usr/bin:/bin'] }]],
     },
-    observe: (ctx) => fs.readFileSync(path.join(ctx.host, 'log'), 'utf8'),
-    expect: { code: 0, stdout: /^main\n$/, host: /^prestart\npoststart\npoststop "status":"stopped"\n$/ },
+    steps: ['create', 'state', 'start', 'wait', 'delete', 'state'],
+    hookSet: true,
+    expect: {
+      code: 0,
+      stdout: /^create: exit 0\n {2}hooks: createRuntime prestart\nstate: created\nstart: exit 0\nwait: stopped\ndelete: exit 0\n {2}hooks: poststop\nstate: exit 1\ncontainer stdout: "main\\n"\ncontainer stderr: none\n$/,
+      // sorted (hookSet): createRuntime, poststop, prestart
+      host: /^createRuntime keys=\[ociVersion id status pid bundle \] status=creating pid=alive id=ok bundle=ok argv0=sh argc=3 cwd=bundle env=\[\] envsum=\d+\npoststop keys=\[ociVersion id status bundle \] status=stopped pid=absent id=ok bundle=ok argv0=sh argc=3 env=\[HOOK PATH \] envsum=\d+\nprestart keys=\[ociVersion id status pid bundle \] status=creating pid=alive id=ok bundle=ok argv0=sh argc=3 cwd=bundle env=\[.+\] envsum=\d+\n$/,
+    },
+  }),
+  lifecycle({
+    name: 'hook-poststart-state',
+    args: ['sleep', '30'],
+    hooks: { poststart: [['poststart']], poststop: [['poststop']] },
+    steps: ['create', 'start', 'state', 'kill', 'wait', 'delete'],
+    normalise: [
+      {
+        why: 'runc 1.1.5 runs poststart hooks in create, with status `created` (runc fixed this upstream, opencontainers/runc#4347): its transcript and log are moved to start and `running`, where the runtime-spec and kata-runtime run them',
+        apply: (o, rt) => rt === 'kata' ? o : {
+          ...o,
+          stdout: o.stdout.replace(/^(create: exit 0)\n {2}hooks: poststart\n(start: exit 0)$/m, '$1\n$2\n  hooks: poststart'),
+          host: o.host.replace(/^(poststart .*)status=created /m, '$1status=running '),
+        },
+      },
+    ],
+    why: 'runc 1.1.5 runs poststart in create, against the runtime-spec (see the normalisation)',
+    expect: {
+      code: 0,
+      stdout: /^create: exit 0\n {2}hooks: poststart\nstart: exit 0\nstate: running\nkill: exit 0\nwait: stopped\ndelete: exit 0\n {2}hooks: poststop\ncontainer stdout: ""\ncontainer stderr: none\n$/,
+      host: /^poststart keys=\[ociVersion id status pid bundle \] status=created pid=alive id=ok bundle=ok argv0=sh argc=3 cwd=bundle env=\[.+\] envsum=\d+\npoststop keys=\[ociVersion id status bundle \] status=stopped pid=absent /,
+    },
+  }),
+  lifecycle({
+    name: 'hook-order-all-phases',
+    hooks: { poststop: [['s1'], ['s2']], poststart: [['a1'], ['a2']], createRuntime: [['c1'], ['c2']], prestart: [['p1'], ['p2']] },
+    steps: ['run', 'state'],
+    expect: { code: 0, stdout: /^run: exit 0\n {2}hooks: p1 p2 c1 c2 a1 a2 s1 s2\nstate: exit 1\ncontainer stdout: "main\\n"\n/ },
+    awaiting: {
+      fix: 'src/runtime/runtime.ts create(): run prestart before createRuntime (runCreateHooks of src/oci/hooks.ts)',
+      now: /^run: exit 0\n {2}hooks: c1 c2 p1 p2 a1 a2 s1 s2\n/,
+    },
+  }),
+  brokenHook('prestart', 'fails'),
+  brokenHook('prestart', 'timeout'),
+  brokenHook('createRuntime', 'fails'),
+  brokenHook('createRuntime', 'timeout'),
+  brokenHook('poststart', 'fails', POSTSTART_FIX),
+  brokenHook('poststart', 'timeout', POSTSTART_FIX),
+  brokenHook('poststop', 'fails'),
+  brokenHook('poststop', 'timeout'),
+  // In the guest under kata-runtime, in runc's init under runc: /bin/sh is the guest's busybox
+  // (createContainer), the container's (startContainer), or the host's (createContainer, runc).
+  lifecycle({
+    name: 'hook-create-container-fails',
+    hooks: { poststop: [['s1']] },
+    guest: { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', FAIL] }] },
+    steps: ['create', 'state'],
+    expect: { code: 1, stdout: /^create: exit 1, stderr\n {2}hooks: s1\nstate: exit 1\ncontainer stdout: ""\n/ },
+    awaiting: {
+      fix: 'src/runtime/runtime.ts create(): run the poststop hooks after any failed create once the container was set up (runc does, and the runtime-spec\'s step 12-13), not only after a failed host hook',
+      now: /^create: exit 1, stderr\nstate: exit 1\ncontainer stdout: ""\ncontainer stderr: none\n$/,
+    },
+  }),
+  lifecycle({
+    name: 'hook-start-container-fails',
+    hooks: { poststop: [['s1']] },
+    guest: { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', FAIL] }] },
+    steps: ['create', 'start', 'wait', 'delete', 'state'],
+    expect: { code: 0, stdout: /^create: exit 0\nstart: exit 0\nwait: stopped\ndelete: exit 0\n {2}hooks: s1\nstate: exit 1\ncontainer stdout: ""\ncontainer stderr: some\n$/ },
+  }),
+  {
+    // startContainer runs in the container: its namespaces, root and hostname are the process's.
+    name: 'hook-start-container-namespaces',
+    args: sh('for n in mnt uts ipc net pid cgroup; do [ "$(readlink /proc/self/ns/$n)" = "$(sed -n "s/^$n //p" /dev/shm/hook)" ] && echo "$n same" || echo "$n differs"; done; grep -v "^[a-z]* [a-z]*:" /dev/shm/hook'),
+    edit: (s) => {
+      s['hostname'] = 'hooked';
+      s['hooks'] = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'for n in mnt uts ipc net pid cgroup; do echo "$n $(readlink /proc/self/ns/$n)"; done > /dev/shm/hook; { hostname; ls /; id -u; } >> /dev/shm/hook'] }] };
+    },
+    expect: { code: 0, stdout: /^mnt same\nuts same\nipc same\nnet same\npid same\ncgroup same\nhooked\n/ },
   },
-  failingPrestart('hook-prestart-fails', 'echo from the hook >&2; exit 3'),
-  // exec: runc waits for the hook's stdio to close, which a grandchild would hold for 30 s.
-  failingPrestart('hook-timeout', 'exec sleep 30', { timeout: 2 }),
-
   // ---- cgroup resources ------------------------------------------------------------------------
   {
     name: 'memory-oom-kill',

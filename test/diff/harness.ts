@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { makeDemoBundle } from '../../src/oci/demo.js';
 import { CLI } from '../e2e/helpers.js';
@@ -74,6 +75,29 @@ export interface Normalisation {
   apply(o: Outcome, rt: Runtime): Outcome;
 }
 
+/**
+ * One step of a lifecycle case; the container id is appended. `create` and `run` get the bundle,
+ * /dev/null as stdin and files as stdout/stderr (the container keeps them); `wait` polls `state`
+ * until the container is stopped or gone; `kill` sends SIGKILL; `delete-force` is `delete --force`.
+ */
+export type Step = 'create' | 'run' | 'start' | 'state' | 'wait' | 'kill' | 'delete' | 'delete-force';
+
+/**
+ * A case's hooks append one line each to this file, the first word naming the hook (see
+ * `recorder` in cases.ts); a lifecycle transcript lists, after each step, the hooks that ran in it.
+ */
+export function hooksLog(ctx: Ctx): string {
+  return path.join(ctx.host, 'hooks.log');
+}
+
+/** A divergence that needs a change in code this suite's owner may not edit (docs/differential.md). */
+export interface Awaiting {
+  /** The change that will make kata-runtime give runc's result. */
+  fix: string;
+  /** kata-runtime's transcript (stdout) today; the case fails as soon as it no longer matches. */
+  now: RegExp;
+}
+
 export interface DiffCase {
   name: string;
   /** The container's command. */
@@ -95,6 +119,17 @@ export interface DiffCase {
    * uninteresting way (a bundle both reject). Checked against runc's outcome only.
    */
   expect: { code: number; stdout?: RegExp; stderr?: RegExp; host?: RegExp };
+  /**
+   * A lifecycle instead of one `run`: these verbs in turn. stdout is then the transcript (each
+   * step's exit code and whether it wrote to stderr, the hooks that ran in it, `state`'s status,
+   * and at the end the container's own output), stderr every step's stderr, code the first step's
+   * exit code and host the hooks' log (hooksLog).
+   */
+  steps?: Step[];
+  /** With `steps`: each step's hooks and the hooks' log are sorted (which ran, not in what order). */
+  hookSet?: boolean;
+  /** Set while kata-runtime is known to differ for want of a change elsewhere. */
+  awaiting?: Awaiting;
 }
 
 const RUNC = 'runc';
@@ -140,6 +175,97 @@ export function runRuntime(rt: Runtime, root: string, args: string[], input: str
   });
 }
 
+/** `<runtime> --root root args...` with stdin /dev/null and stdout/stderr appended to files; waits for its exit only. */
+function runToFiles(rt: Runtime, root: string, args: string[], out: string, err: string, timeoutMs: number): Promise<number | null> {
+  const [cmd, argv] = command(rt, root, args);
+  const fds = [fs.openSync(out, 'a'), fs.openSync(err, 'a')];
+  return new Promise<number | null>((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', fds[0], fds[1]] });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${rt} ${args.join(' ')} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(signal === null ? code : 128 + (os.constants.signals[signal] ?? 0));
+    });
+  }).finally(() => fds.forEach((fd) => fs.closeSync(fd)));
+}
+
+function readOr(file: string, dflt = ''): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return dflt;
+  }
+}
+
+/** `state`'s status, or how it failed. */
+async function status(rt: Runtime, root: string, id: string): Promise<string> {
+  const r = await runRuntime(rt, root, ['state', id], undefined, 60000);
+  if (r.code !== 0) return `exit ${r.code}`;
+  return (JSON.parse(r.stdout) as { status: string }).status;
+}
+
+/** The hooks' log of a lifecycle case; sorted with `hookSet` (which hooks ran, not in what order). */
+function hookLines(c: DiffCase, ctx: Ctx): string {
+  const log = readOr(hooksLog(ctx));
+  return c.hookSet === true ? log.split('\n').filter((l) => l !== '').sort().map((l) => `${l}\n`).join('') : log;
+}
+
+/** Runs a lifecycle case's steps under one runtime (see DiffCase.steps). */
+async function runSteps(c: DiffCase, steps: Step[], ctx: Ctx, rt: Runtime, root: string, id: string, timeoutMs: number): Promise<Omit<Outcome, 'host' | 'ms'>> {
+  const out = path.join(ctx.dir, 'container.out');
+  const err = path.join(ctx.dir, 'container.err');
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  let code: number | null = null;
+  let seen = 0;
+  let errSeen = 0;
+  for (const step of steps) {
+    if (step === 'state') {
+      lines.push(`state: ${await status(rt, root, id)}`);
+      continue;
+    }
+    if (step === 'wait') {
+      const deadline = Date.now() + 60000;
+      let st = await status(rt, root, id);
+      while (st !== 'stopped' && !st.startsWith('exit') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        st = await status(rt, root, id);
+      }
+      lines.push(`wait: ${st}`);
+      continue;
+    }
+    let rc: number | null;
+    let text: string;
+    if (step === 'create' || step === 'run') {
+      rc = await runToFiles(rt, root, [step, '--bundle', ctx.bundle, id], out, err, timeoutMs);
+      const all = readOr(err);
+      text = all.slice(errSeen);
+      errSeen = all.length;
+    } else {
+      const args = { start: ['start', id], kill: ['kill', id, 'KILL'], delete: ['delete', id], 'delete-force': ['delete', '--force', id] }[step];
+      const r = await runRuntime(rt, root, args, undefined, timeoutMs);
+      rc = r.code;
+      text = r.stderr;
+    }
+    code ??= rc;
+    stderr.push(`${step}: ${text}`);
+    lines.push(`${step}: exit ${rc}${text.trim() === '' ? '' : ', stderr'}`);
+    const log = readOr(hooksLog(ctx)).split('\n').filter((l) => l !== '');
+    const fresh = log.slice(seen).map((l) => l.split(' ')[0] ?? '');
+    seen = log.length;
+    if (fresh.length > 0) lines.push(`  hooks: ${(c.hookSet === true ? fresh.sort() : fresh).join(' ')}`);
+  }
+  // What the container itself wrote: stdout, and stderr after the runtime's own create output.
+  const later = readOr(err).slice(errSeen);
+  lines.push(`container stdout: ${JSON.stringify(readOr(out))}`, `container stderr: ${later.trim() === '' ? 'none' : 'some'}`);
+  stderr.push(`container: ${later}`);
+  return { code, signal: null, stdout: `${lines.join('\n')}\n`, stderr: stderr.join('\n') };
+}
+
 /** delete --force of `id` under each root that still has it (both keep `<root>/<id>`); never throws. */
 export function forceDelete(roots: Record<Runtime, string>, id: string): void {
   for (const rt of RUNTIMES) {
@@ -170,9 +296,11 @@ export async function runCase(c: DiffCase, work: string, roots: Record<Runtime, 
       c.setup?.(ctx);
       makeDemoBundle(ctx.bundle, c.args, c.edit === undefined ? undefined : (spec) => c.edit?.(spec as unknown as Spec, ctx));
       const t0 = Date.now();
-      const r = await runRuntime(rt, roots[rt], ['run', '--bundle', ctx.bundle, id], c.input, timeoutMs);
+      const r = c.steps === undefined
+        ? await runRuntime(rt, roots[rt], ['run', '--bundle', ctx.bundle, id], c.input, timeoutMs)
+        : await runSteps(c, c.steps, ctx, rt, roots[rt], id, timeoutMs);
       const ms = Date.now() - t0;
-      res[rt] = { ...r, host: c.observe?.(ctx) ?? '', ms };
+      res[rt] = { ...r, host: c.observe?.(ctx) ?? (c.steps === undefined ? '' : hookLines(c, ctx)), ms };
       forceDelete(roots, id);
     }
   } finally {
