@@ -6,6 +6,8 @@ import type { Spec } from './spec.js';
 /** Where the agent mounts the virtio-fs share, and where the container's rootfs appears in it. */
 export const GUEST_SHARED_DIR = '/run/kata/shared';
 export const GUEST_ROOTFS = `${GUEST_SHARED_DIR}/rootfs`;
+/** The guest's root network namespace (the agent is PID 1): the one the VM's NICs are in. */
+export const GUEST_ROOT_NETNS = '/proc/1/ns/net';
 
 /** A host path made visible in the share: bound (inside virtiofsd's namespace) at shared/<name>. */
 export interface ShareBind {
@@ -66,8 +68,11 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
   if (copy.linux) {
     copy.linux.cgroupsPath = `/kata/${id}`;
     // The container's network namespace is the VM's own: the guest's root netns, where the agent
-    // mirrors the host netns's interfaces (src/net, docs/networking.md). Other namespaces are new.
-    if (copy.linux.namespaces) copy.linux.namespaces = copy.linux.namespaces.filter((ns) => ns.type !== 'network').map((ns) => ({ type: ns.type }));
+    // mirrors the host netns's interfaces (src/net, docs/networking.md). crun joins it by path (so
+    // net.* sysctls, which crun allows only with a network entry, still apply). Others are new.
+    if (copy.linux.namespaces) {
+      copy.linux.namespaces = copy.linux.namespaces.map((ns) => (ns.type === 'network' ? { type: 'network', path: GUEST_ROOT_NETNS } : { type: ns.type }));
+    }
   }
   return { spec: copy, binds };
 }

@@ -5,7 +5,7 @@ import { loadConfig, sizingConfig, type RuntimeConfig } from '../config.js';
 import { annotationOverrides, vmSize } from '../vm/sizing.js';
 import { KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
-import { hostHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
+import { hostHooks, runCreateHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
 import { toGuestPlan } from '../oci/translate.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -116,26 +116,26 @@ export class Runtime {
     const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
     const files = this.store.createDir(opts.id);
     let monitor: ChildProcess | undefined;
+    const rec: ContainerRecord = {
+      version: 1,
+      id: opts.id,
+      ociVersion: bundle.spec.ociVersion,
+      bundle: bundle.dir,
+      rootfs: bundle.rootfs,
+      created: rfc3339Nano(new Date()),
+      owner: '',
+      annotations: bundle.spec.annotations ?? {},
+      status: 'creating',
+      monitorPid: 0,
+      monitorStartTime: '',
+      guestPid: 0,
+      exit: null,
+      qemuPid: 0,
+      qemuStartTime: '',
+      virtiofsdPid: 0,
+      virtiofsdStartTime: '',
+    };
     try {
-      const rec: ContainerRecord = {
-        version: 1,
-        id: opts.id,
-        ociVersion: bundle.spec.ociVersion,
-        bundle: bundle.dir,
-        rootfs: bundle.rootfs,
-        created: rfc3339Nano(new Date()),
-        owner: '',
-        annotations: bundle.spec.annotations ?? {},
-        status: 'creating',
-        monitorPid: 0,
-        monitorStartTime: '',
-        guestPid: 0,
-        exit: null,
-        qemuPid: 0,
-        qemuStartTime: '',
-        virtiofsdPid: 0,
-        virtiofsdStartTime: '',
-      };
       this.store.write(rec);
       const launch: Launch = {
         id: opts.id,
@@ -168,14 +168,8 @@ export class Runtime {
         // The sandbox exists (the monitor, in the container's network namespace): the spec's
         // createRuntime and prestart hooks run now, on the host, before the VM boots, so that what
         // they set up (docker's prestart hook wires the network) is what the VM gets, as in Kata 1.x.
-        const hookState: HookState = { ...this.hookState(rec, sandboxReport.pid), status: 'creating' };
-        try {
-          await runHooks('createRuntime', hooks, hookState);
-          await runHooks('prestart', hooks, hookState);
-        } catch (e) {
-          await this.runHooksWarn('poststop', hooks, { ...hookState, status: 'stopped', pid: 0 });
-          throw e;
-        }
+        // prestart first, then createRuntime: the runtime-spec's lifecycle order, and runc's.
+        await runCreateHooks(hooks, { ...this.hookState(rec, sandboxReport.pid), status: 'creating' });
         ready.send('go');
         report = await ready.next((this.config.agentTimeoutSec + 90) * 1000, 'the VM was not ready');
       } finally {
@@ -200,6 +194,9 @@ export class Runtime {
       } catch (c) {
         cleanup.push(toKataError(c));
       }
+      // Whatever failed (a hook, the VM, the agent, crun), the container is gone: poststop runs,
+      // as runc runs it when its create fails.
+      await this.runHooksWarn('poststop', hostHooks(bundle.spec), { ...this.hookState(rec, 0), status: 'stopped' });
       throw cleanup.length === 0 ? err : new KataError(err.code, err.message, { cause: err, cleanupErrors: cleanup });
     }
   }
@@ -245,8 +242,14 @@ export class Runtime {
     await this.withRecord(id, async (rec) => {
       if (rec.status !== 'created') throw new KataError('E_BAD_STATE', `cannot start a container that is ${rec.status}`);
       await this.call(rec, { op: 'start' });
-      // poststart: a failure is a warning, and the container keeps running (runtime-spec).
-      await this.runHooksWarn('poststart', this.hooksOf(id), { ...this.hookState(rec, rec.monitorPid), status: 'running' });
+      // poststart: the runtime-spec says a failure is only a warning; runc kills the container
+      // and fails the operation, and we behave like runc (docs/cli-compat.md).
+      try {
+        await runHooks('poststart', this.hooksOf(id), { ...this.hookState(rec, rec.monitorPid), status: 'running' });
+      } catch (e) {
+        await this.call(rec, { op: 'kill', signal: os.constants.signals.SIGKILL, all: true }).catch(() => undefined);
+        throw e;
+      }
     });
   }
 

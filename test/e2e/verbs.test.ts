@@ -239,8 +239,9 @@ describe('terminals, pause, hooks, mounts', () => {
     expect((await kr(env.root, ['run', '-b', b, 'hooked'])).code).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(b, 'rootfs', 'tmp', 'startContainer'), 'utf8'))).toMatchObject({ id: 'hooked' });
     const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
-    expect(lines.map((l) => l.split(' ')[0])).toEqual(['createRuntime', 'prestart', 'poststart', 'poststop']);
-    const prestart = JSON.parse(lines[1]?.slice('prestart '.length) ?? '{}') as Record<string, unknown>;
+    // prestart before createRuntime: the runtime-spec's lifecycle order, and runc's
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(['prestart', 'createRuntime', 'poststart', 'poststop']);
+    const prestart = JSON.parse(lines[0]?.slice('prestart '.length) ?? '{}') as Record<string, unknown>;
     expect(prestart).toMatchObject({ id: 'hooked', status: 'creating', bundle: b });
     expect(prestart['pid']).toBeGreaterThan(1);
     const poststop = JSON.parse(lines[3]?.slice('poststop '.length) ?? '{}') as Record<string, unknown>;
