@@ -10,6 +10,27 @@ import { makeDemoBundle } from '../../src/oci/demo.js';
 export const CLI = path.resolve(import.meta.dirname, '..', '..', 'bin', 'run.js');
 
 /**
+ * The runtime a raw-CLI test drives. `kata` (the default) is this checkout's CLI; `runc` is
+ * Debian's runc, the reference, for checking a test itself: `KATA_E2E_RUNTIME=runc` selects it in
+ * the test files that support it (they say so at the top and assert runc's behaviour where the
+ * two differ on purpose).
+ */
+export type E2eRuntime = 'kata' | 'runc';
+
+export const RUNC = '/usr/sbin/runc';
+
+export function e2eRuntime(): E2eRuntime {
+  const v = process.env['KATA_E2E_RUNTIME'] ?? 'kata';
+  if (v !== 'kata' && v !== 'runc') throw new Error(`KATA_E2E_RUNTIME=${v}: must be kata or runc`);
+  return v;
+}
+
+/** argv of `runtime --root root args...`. */
+export function runtimeArgv(runtime: E2eRuntime, root: string, args: string[]): [string, string[]] {
+  return runtime === 'runc' ? [RUNC, ['--root', root, ...args]] : [process.execPath, [CLI, '--root', root, ...args]];
+}
+
+/**
  * A missing prerequisite fails the suite loudly: e2e tests never skip themselves.
  */
 export function requirePrerequisites(): void {
@@ -31,8 +52,11 @@ export interface TestEnv {
   cleanup(): void;
 }
 
-/** A private --root and temp dir per test file; cleanup() removes both, whatever happened. */
-export function testEnv(prefix: string): TestEnv {
+/**
+ * A private --root and temp dir per test file; cleanup() removes both, whatever happened
+ * (containers still under the root are force-deleted with `runtime`).
+ */
+export function testEnv(prefix: string, runtime: E2eRuntime = 'kata'): TestEnv {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `kata-e2e-${prefix}-`));
   const root = path.join(tmp, 'root');
   return {
@@ -44,7 +68,7 @@ export function testEnv(prefix: string): TestEnv {
     cleanup() {
       // Anything still registered under our root is force-deleted first.
       if (fs.existsSync(root)) {
-        for (const id of fs.readdirSync(root)) spawnSync(process.execPath, [CLI, '--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 60000 });
+        for (const id of fs.readdirSync(root)) spawnSync(...runtimeArgv(runtime, root, ['delete', '--force', id]), { stdio: 'ignore', timeout: 60000 });
       }
       fs.rmSync(tmp, { recursive: true, force: true });
     },
@@ -58,27 +82,27 @@ export interface Result {
   stderr: string;
 }
 
-/** Runs the CLI to completion. */
 /**
- * Runs the CLI to completion. `detached`: the container keeps the stdio it was given (as with
- * runc), so a detached run gets /dev/null and we wait for the CLI's exit, not for EOF.
+ * Runs the CLI (or `opts.runtime`) to completion. `detached`: the container keeps the stdio it was
+ * given (as with runc), so a detached run gets /dev/null and we wait for the CLI's exit, not for EOF.
  */
-export function kr(root: string, args: string[], opts: { input?: Buffer | string; timeoutMs?: number; cwd?: string; detached?: boolean } = {}): Promise<Result> {
+export function kr(root: string, args: string[], opts: { input?: Buffer | string; timeoutMs?: number; cwd?: string; detached?: boolean; runtime?: E2eRuntime } = {}): Promise<Result> {
+  const [file, argv] = runtimeArgv(opts.runtime ?? 'kata', root, args);
   return new Promise((resolve, reject) => {
     if (opts.detached) {
-      const child = spawn(process.execPath, [CLI, '--root', root, ...args], { stdio: 'ignore', cwd: opts.cwd ?? process.cwd() });
+      const child = spawn(file, argv, { stdio: 'ignore', cwd: opts.cwd ?? process.cwd() });
       child.on('error', reject);
       child.on('exit', (code, signal) => resolve({ code, signal, stdout: Buffer.alloc(0), stderr: '' }));
       return;
     }
-    const child = spawn(process.execPath, [CLI, '--root', root, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd ?? process.cwd() });
+    const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd ?? process.cwd() });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`kata-runtime ${args.join(' ')} timed out; stderr: ${err}`));
+      reject(new Error(`${opts.runtime === 'runc' ? 'runc' : 'kata-runtime'} ${args.join(' ')} timed out; stderr: ${err}`));
     }, opts.timeoutMs ?? 180000);
     child.on('error', reject);
     // `create` and `run -d` leave the container holding the stdio they were given (as runc does),
