@@ -5,6 +5,10 @@
 #   bash scripts/engines.sh start DIR [containerd]
 #                                       containerd + dockerd with root, state and sockets under DIR
 #                                       (only containerd when asked; dockerd uses that containerd)
+#   bash scripts/engines.sh start DIR netns NAME
+#                                       the same, but dockerd runs in the existing network
+#                                       namespace /run/netns/NAME with iptables, ip-forward and
+#                                       ip-masq on (the network suite's daemon)
 #   bash scripts/engines.sh stop DIR    stop them; nothing is left: no daemon, no mount under DIR
 #   bash scripts/engines.sh env DIR     prints the variables a shell needs to talk to them
 #
@@ -16,6 +20,10 @@
 # Settings that work on these machines (see ../shared/design/callers.md and docs/engines.md):
 # no systemd, so the cgroupfs driver; no registry, so images are imported locally; dockerd with
 # "iptables": false and "bridge": "none"; dockerd uses OUR containerd (no managed one of its own).
+# With `netns NAME` dockerd gets the network settings of a normal install (iptables, ip-forward,
+# ip-masq) but inside a network namespace that the caller made: its bridges, iptables chains and
+# the ip_forward it turns on stay in that namespace and go with it, and nothing it routes can leave
+# the machine (the namespace has no way out). The host's own tables and sysctls are never touched.
 # podman needs no daemon: the tests give it --root/--runroot in a fresh temporary folder per run and
 # a containers.conf whose default_ulimits fit under this machine's hard nofile limit (root lacks
 # CAP_SYS_RESOURCE here, and podman's default of 1048576 cannot be set).
@@ -29,7 +37,7 @@ say() { printf '== engines: %s\n' "$*" >&2; }
 die() { printf 'engines.sh: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,9p' "$0" >&2
+  sed -n '2,13p' "$0" >&2
   exit 2
 }
 
@@ -81,7 +89,9 @@ wait_for() { # what seconds command...
   return 1
 }
 
-write_configs() {
+write_configs() { # [netns]
+  local net=${1:-} fw=false
+  [ -n "$net" ] && fw=true
   mkdir -p "$C/root" "$C/state" "$D/root" "$D/exec"
   cat >"$C/config.toml" <<EOF
 version = 2
@@ -112,9 +122,9 @@ EOF
   "hosts": ["unix://$DSOCK"],
   "containerd": "$CSOCK",
   "exec-opts": ["native.cgroupdriver=cgroupfs"],
-  "iptables": false,
-  "ip-forward": false,
-  "ip-masq": false,
+  "iptables": $fw,
+  "ip-forward": $fw,
+  "ip-masq": $fw,
   "bridge": "none",
   "userland-proxy": false,
   "runtimes": {
@@ -126,11 +136,23 @@ EOF
 
 cmd_start() {
   paths "${1:-}"
-  local only=${2:-all}
-  case "$only" in all | containerd) ;; *) usage ;; esac
+  local only=${2:-all} netns=''
+  local -a inns=()
+  case "$only" in
+    all | containerd) ;;
+    netns)
+      netns=${3:-}
+      [ -n "$netns" ] || usage
+      [ -e "/run/netns/$netns" ] || die "no network namespace /run/netns/$netns (ip netns add $netns)"
+      # nsenter, not `ip netns exec`: that would also give dockerd a mount namespace of its own,
+      # and the rootfs it mounts must be visible to containerd and the runtime.
+      inns=(nsenter "--net=/run/netns/$netns")
+      ;;
+    *) usage ;;
+  esac
   [ "$(id -u)" = 0 ] || die "start needs root"
   for p in containerd ctr dockerd; do command -v "$p" >/dev/null || die "$p not installed: run 'bash scripts/engines.sh install'"; done
-  write_configs
+  write_configs "$netns"
   # The hard nofile limit here is 20000 and root cannot raise it: let the daemons start from it.
   ulimit -n "$(ulimit -Hn)" || true
 
@@ -152,7 +174,7 @@ cmd_start() {
   if ! alive "$D/dockerd.pid"; then
     say "starting dockerd ($DSOCK)"
     rm -f "$D/dockerd.pid"
-    setsid dockerd --config-file "$D/daemon.json" </dev/null >"$D/dockerd.log" 2>&1 &
+    setsid "${inns[@]}" dockerd --config-file "$D/daemon.json" </dev/null >"$D/dockerd.log" 2>&1 &
     # dockerd writes its own pidfile once it is up; keep ours for a daemon that dies before that
     echo $! >"$D/dockerd.launch-pid"
   fi
@@ -282,7 +304,7 @@ cmd_env() {
 
 case "${1:-}" in
   install) cmd_install ;;
-  start) cmd_start "${2:-}" "${3:-}" ;;
+  start) cmd_start "${2:-}" "${3:-}" "${4:-}" ;;
   stop) cmd_stop "${2:-}" ;;
   env) cmd_env "${2:-}" ;;
   *) usage ;;

@@ -330,6 +330,21 @@ export async function busyboxOciArchive(dir: string): Promise<string> {
   return tar;
 }
 
+/**
+ * podman set up for these machines (docs/engines.md): writes `dir`/containers.conf (cgroupfs, file
+ * events, default_ulimits under the hard nofile limit of 20000, then `extra` lines) and returns
+ * the environment that points podman at it and the argv prefix with podman's storage under `dir`.
+ */
+export function podmanSetup(dir: string, runtime: RuntimeChoice, extra: string[] = []): { env: NodeJS.ProcessEnv; base: string[] } {
+  const conf = path.join(dir, 'containers.conf');
+  const lines = ['[containers]', 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]', '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"', ...extra, ''];
+  fs.writeFileSync(conf, lines.join('\n'));
+  return {
+    env: { ...process.env, CONTAINERS_CONF: conf },
+    base: ['podman', '--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'runroot'), '--tmpdir', path.join(dir, 'tmp'), '--runtime', runtime],
+  };
+}
+
 /** A fresh temporary folder for one suite. */
 export function suiteDir(engine: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `kata-engines-${engine}-`));

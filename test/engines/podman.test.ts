@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { engineCases, type Engine, type Status } from './cases.js';
-import { busyboxTarball, enginesSh, ok, requireEngine, runtimeChoice, sh, show, suiteDir, type Res } from './harness.js';
+import { busyboxTarball, enginesSh, ok, podmanSetup, requireEngine, runtimeChoice, sh, show, suiteDir, type Res } from './harness.js';
 
 const IMAGE = 'localhost/kbusybox:latest';
 
@@ -23,20 +23,9 @@ class Podman implements Engine {
   private readonly runtime = runtimeChoice() === 'kata' ? 'kata' : 'runc';
 
   constructor(readonly dir: string) {
-    const conf = path.join(dir, 'containers.conf');
-    fs.writeFileSync(
-      conf,
-      [
-        '[containers]',
-        'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-        '[engine]',
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        '',
-      ].join('\n'),
-    );
-    this.env = { ...process.env, CONTAINERS_CONF: conf };
-    this.base = ['podman', '--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'runroot'), '--tmpdir', path.join(dir, 'tmp'), '--runtime', this.runtime];
+    const p = podmanSetup(dir, this.runtime);
+    this.env = p.env;
+    this.base = p.base;
   }
 
   p(args: string[], timeoutMs = 240000): Promise<Res> {
