@@ -309,8 +309,11 @@ export class Runtime {
       rec.virtiofsdStartTime === '' ? undefined : stopProcess(rec.virtiofsdPid, rec.virtiofsdStartTime, 5000),
     ]);
     // The monitor removes its qdiscs from the container's netns; after a crash we do.
-    if (rec.network !== undefined && rec.network.netns !== null) {
-      for (const f of await detach(rec.network, rec.network.netns)) this.log.warn(`network teardown: ${f}`);
+    const net = rec.network;
+    if (net !== undefined && typeof net.netns === 'string') {
+      // A record is read defensively: an older or damaged one may lack the lists.
+      const owned = { qdiscs: Array.isArray(net.qdiscs) ? net.qdiscs : [], devices: Array.isArray(net.devices) ? net.devices : [] };
+      for (const f of await detach(owned, net.netns)) this.log.warn(`network teardown: ${f}`);
     }
     const hooks = this.hooksOf(id);
     this.store.remove(id);
