@@ -31,7 +31,7 @@ set -euo pipefail
 
 KATA=${KATA_RUNTIME_BIN:-/usr/local/bin/kata-runtime}
 APT=(apt-get -o DPkg::Lock::Timeout=900 -y -q)
-PKGS=(podman conmon containerd docker.io umoci runc tmux bsdutils util-linux procps iproute2)
+PKGS=(podman conmon containerd docker.io umoci runc tmux bsdutils util-linux procps iproute2 iptables containernetworking-plugins)
 
 say() { printf '== engines: %s\n' "$*" >&2; }
 die() { printf 'engines.sh: %s\n' "$*" >&2; exit 1; }
