@@ -262,6 +262,28 @@ describe(`networking (${KATA ? 'kata-runtime' : 'runc'})`, () => {
     expect(leftovers(env)).toEqual([]);
   });
 
+  // internetworking_model = "macvtap" is kata-runtime's configuration: nothing to compare with runc.
+  it.runIf(KATA)('macvtap model: the container reaches the peer; kill -9 then delete --force removes the macvtap', async () => {
+    const p = pair('mvt', 3);
+    const conf = path.join(env.tmp, 'macvtap.toml');
+    fs.writeFileSync(conf, '[runtime]\ninternetworking_model = "macvtap"\n');
+    const b = bundle('mvt', ['sleep', '600'], p.container);
+    expect((await k(['--config', conf, 'run', '-d', '--bundle', b, 'mvt'], { detached: true })).code).toBe(0);
+    const s = await waitForStatus('mvt', 'running', 5000);
+    // a macvtap on the veth instead of a tap + tc filters
+    expect(kataTaps(p.container)).toEqual(['tap0_kata']);
+    expect(tcIngressAndFilters(p.container)).toEqual([]);
+    const shown = await ok(['exec', 'mvt', 'sh', '-c', `ip addr show ${p.ifname}; ping -c 2 -w 30 ${p.v4.peer}`]);
+    expect(shown).toContain(`link/ether ${containerMac(p)}`);
+    expect(shown).toContain('2 packets received');
+    process.kill(Number(s['pid']), 'SIGKILL');
+    await waitForStatus('mvt', 'stopped', 30000);
+    expect(kataTaps(p.container), 'a macvtap outlives its QEMU: delete must remove it').toEqual(['tap0_kata']);
+    await ok(['delete', '--force', 'mvt']);
+    expectPlumbingGone(p);
+    expect(leftovers(env)).toEqual([]);
+  });
+
   it('kill -9 of the monitor, then delete --force: nothing left in the namespace', async () => {
     const p = pair('crash', 2);
     const b = bundle('crash', ['sleep', '600'], p.container);
