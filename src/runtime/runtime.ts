@@ -26,6 +26,7 @@ import { packageRoot } from '../util/paths.js';
 import { isAlive } from '../util/proc.js';
 import { validateId } from './ids.js';
 import { filesFor, StateStore, type ContainerRecord } from './store.js';
+import { toStateOutput, type StateOutput } from './state-output.js';
 
 export interface CreateOptions {
   id: string;
@@ -53,18 +54,7 @@ export interface RunOptions extends CreateOptions {
 
 const RUN_FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
-/** runc's `state` output. */
-export interface StateOutput {
-  ociVersion: string;
-  id: string;
-  pid: number;
-  status: string;
-  bundle: string;
-  rootfs: string;
-  created: string;
-  owner: string;
-  annotations?: Record<string, string>;
-}
+export type { StateOutput } from './state-output.js';
 
 export interface Created {
   monitor: ChildProcess;
@@ -526,19 +516,6 @@ function isCode(c: string): c is KataError['code'] {
   return c.startsWith('E_');
 }
 
-function toStateOutput(rec: ContainerRecord): StateOutput {
-  return {
-    ociVersion: rec.ociVersion,
-    id: rec.id,
-    pid: rec.status === 'stopped' ? 0 : rec.monitorPid,
-    status: rec.status,
-    bundle: rec.bundle,
-    rootfs: rec.rootfs,
-    created: rec.created,
-    owner: rec.owner,
-    ...(Object.keys(rec.annotations).length > 0 ? { annotations: rec.annotations } : {}),
-  };
-}
 
 /** Waits for a process to end; SIGKILLs it once the deadline passes. */
 async function stopProcess(pid: number, startTime: string, timeoutMs: number): Promise<void> {

@@ -63,3 +63,39 @@ describe('list rendering', () => {
     expect(out[1]).toMatch(/^abc {9}42 {10}running {5}\/b {10}2026/);
   });
 });
+
+describe('state fast path', () => {
+  it('answers a plain `state ID` from the record, and leaves everything else to oclif', async () => {
+    const { fastState } = await import('../../src/cli/fast.js');
+    const { StateStore } = await import('../../src/runtime/store.js');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kata-fast-'));
+    try {
+      const store = new StateStore(root);
+      store.createDir('c1');
+      const rec = {
+        version: 1 as const, id: 'c1', ociVersion: '1.0.2', bundle: '/b', rootfs: '/b/rootfs', created: '2026-01-01T00:00:00.000000000Z', owner: '',
+        annotations: {}, status: 'stopped' as const, monitorPid: 0, monitorStartTime: '', guestPid: 0, exit: null, qemuPid: 0, qemuStartTime: '', virtiofsdPid: 0, virtiofsdStartTime: '',
+      };
+      store.write(rec);
+      let out = '';
+      const w = (s: string): void => void (out += s);
+      expect(fastState(normalizeArgv(['--root', root, '--log', '/l', '--log-format', 'json', 'state', 'c1']), w)).toBe(true);
+      expect(JSON.parse(out)).toEqual({ ociVersion: '1.0.2', id: 'c1', pid: 0, status: 'stopped', bundle: '/b', rootfs: '/b/rootfs', created: '2026-01-01T00:00:00.000000000Z', owner: '' });
+      out = '';
+      for (const argv of [
+        ['--root', root, 'state', 'nope'], // unknown id: oclif prints the error
+        ['--root', root, 'state', '../x'], // invalid id
+        ['--root', root, '--debug', 'state', 'c1'], // debug logging goes through the runtime
+        ['--root', root, 'state', '--help'],
+        ['--root', root, 'list'],
+        ['--root', root, 'state'],
+      ]) expect(fastState(normalizeArgv(argv), w), argv.join(' ')).toBe(false);
+      expect(out).toBe('');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
