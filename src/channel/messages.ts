@@ -91,7 +91,6 @@ function bad(msg: string): KataError {
   return new KataError('E_PROTOCOL', `agent protocol error: ${msg}`);
 }
 
-
 function u32(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${what} is not a u32`);
   return v;

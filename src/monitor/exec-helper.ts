@@ -12,7 +12,6 @@ import { exitLike } from '../util/exit.js';
 import { openMonitor, type ControlRequest } from './control.js';
 import { reportReady } from './launch.js';
 
-
 export interface ExecHelperRequest {
   req: Extract<ControlRequest, { op: 'exec' }>;
   stdio: boolean;

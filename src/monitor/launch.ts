@@ -45,7 +45,7 @@ export const READY_FD = 3;
 /** Writes the one report line and closes the pipe; a CLI that went away is not an error. */
 export function reportReady(r: ReadyReport): void {
   try {
-    fs.writeSync(READY_FD, JSON.stringify(r) + '\n');
+    reportStage(r);
     fs.closeSync(READY_FD);
   } catch {
     // nobody is listening any more: nothing to tell

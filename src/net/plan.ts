@@ -74,9 +74,8 @@ function bad(what: string): KataError {
 }
 
 /** Interfaces worth a NIC: ethernet-like, with at least one address beyond link-local. */
-export function planInterfaces(addrJson: unknown): { links: NetLink[]; interfaces: GuestInterface[] } {
+export function planInterfaces(addrJson: unknown): GuestInterface[] {
   if (!Array.isArray(addrJson)) throw bad('`ip -json addr` did not print an array');
-  const links: NetLink[] = [];
   const interfaces: GuestInterface[] = [];
   for (const l of addrJson) {
     if (!isRecord(l)) throw bad('an interface is not an object');
@@ -98,14 +97,17 @@ export function planInterfaces(addrJson: unknown): { links: NetLink[]; interface
       addresses.push({ family, address: local, prefixLen });
     }
     if (addresses.length === 0) continue;
-    const tap = tapName(links.length);
-    links.push({ link: name, tap, mac: mac.toLowerCase(), mtu });
     interfaces.push({ name, mac: mac.toLowerCase(), mtu, addresses });
   }
-  if (links.length > MAX_INTERFACES) {
-    throw new KataError('E_UNSUPPORTED', `the network namespace has ${links.length} interfaces with addresses; a VM takes at most ${MAX_INTERFACES}`);
+  if (interfaces.length > MAX_INTERFACES) {
+    throw new KataError('E_UNSUPPORTED', `the network namespace has ${interfaces.length} interfaces with addresses; a VM takes at most ${MAX_INTERFACES}`);
   }
-  return { links, interfaces };
+  return interfaces;
+}
+
+/** Each mirrored interface's host side: the interface itself and the tap (tapN_kata) beside it. */
+export function netLinks(interfaces: readonly GuestInterface[]): NetLink[] {
+  return interfaces.map((i, k) => ({ link: i.name, tap: tapName(k), mac: i.mac, mtu: i.mtu }));
 }
 
 /**
@@ -150,8 +152,8 @@ export function orderRoutes(routes: GuestRoute[]): GuestRoute[] {
 }
 
 export function buildPlan(addrJson: unknown, routes4: unknown, routes6: unknown): NetPlan {
-  const { links, interfaces } = planInterfaces(addrJson);
-  const devices = new Set(links.map((l) => l.link));
+  const interfaces = planInterfaces(addrJson);
+  const devices = new Set(interfaces.map((i) => i.name));
   const routes = orderRoutes([...planRoutes('inet', routes4, devices), ...planRoutes('inet6', routes6, devices)]);
-  return { links, interfaces, routes };
+  return { links: netLinks(interfaces), interfaces, routes };
 }

@@ -104,6 +104,7 @@ export class Runtime {
     };
     this.log.debug(`VM for ${opts.id}: ${vmConfig.memoryMiB} MiB, ${vmConfig.vcpus} vCPU (${size.reason}${over.memoryMiB ?? over.vcpus ? '; annotations' : ''})`);
     const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
+    const hooks = hostHooks(bundle.spec);
     const files = this.store.createDir(opts.id);
     let monitor: ChildProcess | undefined;
     const rec: ContainerRecord = {
@@ -148,7 +149,6 @@ export class Runtime {
         stdio: consoleSocket === undefined ? ['inherit', 'inherit', 'inherit', 'pipe'] : ['ignore', 'ignore', 'ignore', 'pipe'],
         env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
       });
-      const hooks = hostHooks(bundle.spec);
       writeFileAtomic(files.hooks, JSON.stringify(hooks));
       const ready = new ReadyPipe(monitor, files.dir);
       let report;
@@ -186,7 +186,7 @@ export class Runtime {
       }
       // Whatever failed (a hook, the VM, the agent, crun), the container is gone: poststop runs,
       // as runc runs it when its create fails.
-      await this.runHooksWarn('poststop', hostHooks(bundle.spec), { ...this.hookState(rec, 0), status: 'stopped' });
+      await this.runHooksWarn('poststop', hooks, { ...this.hookState(rec, 0), status: 'stopped' });
       throw cleanup.length === 0 ? err : new KataError(err.code, err.message, { cause: err, cleanupErrors: cleanup });
     }
   }
@@ -299,11 +299,8 @@ export class Runtime {
       rec.virtiofsdStartTime === '' ? undefined : stopProcess(rec.virtiofsdPid, rec.virtiofsdStartTime, 5000),
     ]);
     // The monitor removes its qdiscs from the container's netns; after a crash we do.
-    const net = rec.network;
-    if (net !== undefined && typeof net.netns === 'string') {
-      // A record is read defensively: an older or damaged one may lack the lists.
-      const owned = { qdiscs: Array.isArray(net.qdiscs) ? net.qdiscs : [], devices: Array.isArray(net.devices) ? net.devices : [] };
-      for (const f of await detach(owned, net.netns)) this.log.warn(`network teardown: ${f}`);
+    if (rec.network?.netns != null) {
+      for (const f of await detach(rec.network, rec.network.netns)) this.log.warn(`network teardown: ${f}`);
     }
     const hooks = this.hooksOf(id);
     this.store.remove(id);
@@ -515,7 +512,6 @@ export class Runtime {
 function isCode(c: string): c is KataError['code'] {
   return c.startsWith('E_');
 }
-
 
 /** Waits for a process to end; SIGKILLs it once the deadline passes. */
 async function stopProcess(pid: number, startTime: string, timeoutMs: number): Promise<void> {

@@ -87,7 +87,6 @@ export function filesFor(dir: string): ContainerFiles {
   };
 }
 
-
 /** Decodes state.json defensively: a damaged file is an error that names the file, not a crash. */
 export function decodeRecord(text: string, file: string): ContainerRecord {
   let v: unknown;
@@ -106,7 +105,16 @@ export function decodeRecord(text: string, file: string): ContainerRecord {
     typeof v['monitorPid'] === 'number';
   if (!ok) throw new KataError('E_INTERNAL', `${file}: damaged state file`);
   // Shape checked above for the fields the runtime relies on.
-  return v as unknown as ContainerRecord;
+  const rec = v as unknown as ContainerRecord;
+  // `network` drives cleanup in the container's netns: a record from an older build may lack its
+  // lists, so they are made sure of here and `delete` can rely on them.
+  const net: unknown = rec.network;
+  if (net === undefined) return rec;
+  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((e): e is string => typeof e === 'string') : []);
+  const { network: _dropped, ...rest } = rec;
+  if (!isRecord(net)) return rest;
+  const netns = typeof net['netns'] === 'string' ? net['netns'] : null;
+  return { ...rest, network: { netns, qdiscs: strings(net['qdiscs']), devices: strings(net['devices']) } };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildPlan, planInterfaces, planRoutes } from '../../src/net/plan.js';
+import { buildPlan, netLinks, planInterfaces, planRoutes } from '../../src/net/plan.js';
 import { tcConnectBatch } from '../../src/net/host.js';
 import { sandboxFor } from '../../src/net/sandbox.js';
 import { defaultSpec } from '../../src/oci/default-spec.js';
@@ -44,8 +44,8 @@ const ROUTES6 = [
 
 describe('network plan', () => {
   it('mirrors ethernet interfaces with a non-link-local address, lower-casing MACs', () => {
-    const { links, interfaces } = planInterfaces(ADDRS);
-    expect(links).toEqual([{ link: 'eth0', tap: 'tap0_kata', mac: '8a:6e:55:7c:79:8f', mtu: 1450 }]);
+    const interfaces = planInterfaces(ADDRS);
+    expect(netLinks(interfaces)).toEqual([{ link: 'eth0', tap: 'tap0_kata', mac: '8a:6e:55:7c:79:8f', mtu: 1450 }]);
     expect(interfaces).toEqual([
       {
         name: 'eth0',
