@@ -176,3 +176,17 @@ export function expectClean(env: TestEnv, r: Result, msg: RegExp, logFile?: stri
   }
   expect(leftovers(env)).toEqual([]);
 }
+
+/** Polls `state` until the container has `status`; returns the state document. */
+export async function waitForStatus(root: string, id: string, status: string, timeoutMs = 60000, runtime?: E2eRuntime): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await kr(root, ['state', id], runtime === undefined ? {} : { runtime });
+    if (r.code === 0) {
+      const s = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
+      if (s['status'] === status) return s;
+    }
+    if (Date.now() > deadline) throw new Error(`${id} never became ${status}: exit ${r.code ?? r.signal}\nstdout: ${r.stdout.toString().slice(-3000)}\nstderr: ${r.stderr.slice(-3000)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stateSchemaErrors } from '../../src/oci/validate.js';
-import { kr, leftovers, requirePrerequisites, testEnv, type TestEnv } from './helpers.js';
+import { kr, leftovers, requirePrerequisites, testEnv, waitForStatus as waitForStatusIn, type TestEnv } from './helpers.js';
 
 let env: TestEnv;
 beforeAll(() => {
@@ -12,18 +12,7 @@ beforeAll(() => {
 });
 afterAll(() => env.cleanup());
 
-async function waitForStatus(id: string, status: string, timeoutMs = 60000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await kr(env.root, ['state', id]);
-    if (r.code === 0) {
-      const s = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
-      if (s['status'] === status) return s;
-    }
-    if (Date.now() > deadline) throw new Error(`${id} never became ${status}: ${r.stdout.toString()} ${r.stderr}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
+const waitForStatus = (id: string, status: string, timeoutMs?: number): Promise<Record<string, unknown>> => waitForStatusIn(env.root, id, status, timeoutMs);
 
 describe('a container runs in its own VM', () => {
   it('sees the guest kernel, not the host one', async () => {

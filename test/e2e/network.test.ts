@@ -22,8 +22,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GUEST_DIR } from '../../src/config.js';
+import { sleep } from '../../src/util/fsx.js';
 import { containerMac, httpGetIn, inNetns, kataTaps, linkNames, makeNetPair, netnsNames, removeNetPair, tcIngressAndFilters, type NetPair } from '../../bench/netpair.js';
-import { e2eRuntime, expectClean, kr, leftovers, requirePrerequisites, RUNC, runtimeArgv, testEnv, type Result, type TestEnv } from './helpers.js';
+import { e2eRuntime, expectClean, kr, leftovers, requirePrerequisites, RUNC, runtimeArgv, testEnv, waitForStatus as waitForStatusIn, type Result, type TestEnv } from './helpers.js';
 
 const RT = e2eRuntime();
 const KATA = RT === 'kata';
@@ -70,7 +71,6 @@ async function ok(args: string[]): Promise<string> {
   return r.stdout.toString();
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
 function pair(tag: string, n: number, mtu?: number): NetPair {
   const p = makeNetPair(tag, n, mtu);
@@ -95,18 +95,7 @@ function bundle(name: string, args: string[], netns: string | null | 'absent', e
   return b;
 }
 
-async function waitForStatus(id: string, status: string, timeoutMs = 60000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await k(['state', id]);
-    if (r.code === 0) {
-      const s = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
-      if (s['status'] === status) return s;
-    }
-    if (Date.now() > deadline) throw new Error(`${id} never became ${status}: ${show(r)}`);
-    await sleep(100);
-  }
-}
+const waitForStatus = (id: string, status: string, timeoutMs?: number): Promise<Record<string, unknown>> => waitForStatusIn(env.root, id, status, timeoutMs, RT);
 
 /** The kernel printed inside proves where the container ran: the guest's, or the host's under runc. */
 function expectKernel(printed: string): void {
