@@ -90,9 +90,22 @@ export function kr(root: string, args: string[], opts: { input?: Buffer | string
   const [file, argv] = runtimeArgv(opts.runtime ?? 'kata', root, args);
   return new Promise((resolve, reject) => {
     if (opts.detached) {
-      const child = spawn(file, argv, { stdio: 'ignore', cwd: opts.cwd ?? process.cwd() });
-      child.on('error', reject);
-      child.on('exit', (code, signal) => resolve({ code, signal, stdout: Buffer.alloc(0), stderr: '' }));
+      // stderr goes to a file, not a pipe (the detached container may hold it open): what the CLI
+      // said when it failed is kept for the assertion message.
+      const errFile = path.join(os.tmpdir(), `kata-e2e-stderr-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2)}`);
+      const fd = fs.openSync(errFile, 'w', 0o600);
+      const child = spawn(file, argv, { stdio: ['ignore', 'ignore', fd], cwd: opts.cwd ?? process.cwd() });
+      fs.closeSync(fd);
+      const stderr = (): string => {
+        const text = fs.readFileSync(errFile, 'utf8');
+        fs.rmSync(errFile, { force: true });
+        return text;
+      };
+      child.on('error', (e) => {
+        fs.rmSync(errFile, { force: true });
+        reject(e);
+      });
+      child.on('exit', (code, signal) => resolve({ code, signal, stdout: Buffer.alloc(0), stderr: stderr() }));
       return;
     }
     const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd ?? process.cwd() });

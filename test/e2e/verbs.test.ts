@@ -197,7 +197,8 @@ describe('terminals, pause, hooks, mounts', () => {
     const b = env.bundle('pauser', ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /data/count; sleep 0.1; done'], (spec) => {
       (spec['mounts'] as unknown[]).push({ destination: '/data', type: 'bind', source: data, options: ['rbind', 'rw'] });
     });
-    expect((await kr(env.root, ['run', '-d', '-b', b, 'pauser'], { detached: true })).code).toBe(0);
+    const started = await kr(env.root, ['run', '-d', '-b', b, 'pauser'], { detached: true });
+    expect(started.code, started.stderr).toBe(0);
     const count = (): number => Number(fs.readFileSync(path.join(data, 'count'), 'utf8').trim() || '0');
     await waitFor(() => fs.existsSync(path.join(data, 'count')) && count() > 2, 'the counter to run');
     expect((await kr(env.root, ['pause', 'pauser'])).code).toBe(0);
