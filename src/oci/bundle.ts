@@ -452,7 +452,6 @@ function refuseResources(c: Checker, r: Obj): void {
   }
   if (obj(r['network']) !== undefined) c.refuse(at('network'), `${noV2} net_cls or net_prio controller (cgroup v1 only)`);
   const blockIO = obj(r['blockIO']) ?? {};
-  if ((num(blockIO['weight']) ?? 0) > 0) c.refuse(at('blockIO', 'weight'), 'the guest kernel has no io.weight (no I/O cost controller)');
   if ((num(blockIO['leafWeight']) ?? 0) > 0) c.refuse(at('blockIO', 'leafWeight'), `${noV2} leaf weight`);
   for (const field of ['weightDevice', 'throttleReadBpsDevice', 'throttleWriteBpsDevice', 'throttleReadIOPSDevice', 'throttleWriteIOPSDevice']) {
     if (arr(blockIO[field]).length > 0) c.refuse(at('blockIO', field), 'names host block devices: the VM has none (its files come through virtio-fs)');

@@ -41,6 +41,18 @@ describe('the VM is sized for the container\'s resources', () => {
     expect(Number(memTotal)).toBeLessThanOrEqual(256);
   });
 
+  it('a block IO weight reaches the container\'s io.weight (crun maps 10..1000 onto 1..10000)', async () => {
+    const b = env.bundle('blkio', ['cat', '/sys/fs/cgroup/io.weight'], (spec) => {
+      const linux = spec['linux'] as Record<string, unknown>;
+      linux['resources'] = { ...(linux['resources'] as Record<string, unknown>), blockIO: { weight: 500 } };
+    });
+    const r = await kr(env.root, ['run', '-b', b, 'blkio']);
+    expect(r.stderr.toString()).toBe('');
+    expect(r.code).toBe(0);
+    // 1 + (500 - 10) * 9999 / 990
+    expect(r.stdout.toString().trim()).toBe('default 4950');
+  });
+
   it('a hypervisor annotation that the configuration does not enable is refused', async () => {
     const b = env.bundle('annot', ['true'], (spec) => {
       spec['annotations'] = { 'io.katacontainers.config.hypervisor.default_memory': '1024' };

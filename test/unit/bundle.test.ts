@@ -255,7 +255,6 @@ describe('unsupported in a VM', () => {
       'linux.resources.memory.disableOOMKiller: the guest\'s cgroup v2 has no way to disable the OOM killer',
       'linux.resources.cpu.realtimePeriod: the guest\'s cgroup v2 has no real-time CPU limits',
       'linux.resources.network: the guest\'s cgroup v2 has no net_cls or net_prio controller (cgroup v1 only)',
-      'linux.resources.blockIO.weight: the guest kernel has no io.weight (no I/O cost controller)',
       'linux.resources.blockIO.leafWeight: the guest\'s cgroup v2 has no leaf weight',
       'linux.resources.blockIO.throttleWriteIOPSDevice: names host block devices: the VM has none (its files come through virtio-fs)',
     ]);
