@@ -23,7 +23,7 @@ afterAll(() => env.cleanup());
 /** The burst: 20 calls, harmless to a running container, in an order that interleaves them. */
 const CALLS = (id: string): string[][] => [
   ['state', id],
-  ['kill', id, 'SIGCONT'],
+  ['kill', id, '0'],
   ['pause', id],
   ['exec', id, 'true'],
   ['kill', id, 'WINCH'],
@@ -100,6 +100,9 @@ describe('20 concurrent CLI calls on one running container', () => {
     expect([e.code, e.stdout.toString(), e.stderr]).toEqual([0, 'alive\n', '']);
     expect((await kr(env.root, ['kill', id, 'KILL'], { runtime })).code).toBe(0);
     await waitForStatus(env.root, id, 'stopped', 60000, runtime);
+    // Signal 0 checks that the container is there: it no longer runs.
+    const k0 = await kr(env.root, ['kill', id, '0'], { runtime });
+    expect([k0.code, k0.stderr]).toEqual([1, expect.stringMatching(/^[^\n]*container not running[^\n]*\n$/)]);
     expect((await kr(env.root, ['delete', id], { runtime })).code).toBe(0);
     if (runtime === 'kata') expect(leftovers(env)).toEqual([]);
   });
