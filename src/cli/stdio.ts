@@ -40,12 +40,23 @@ export function writeAllSync(fd: number, data: Uint8Array): void {
   }
 }
 
+/** Go's end for a write to a broken stdout/stderr pipe: death by SIGPIPE (exit 141 without the addon). */
+function brokenPipe(): never {
+  const sig = os.constants.signals.SIGPIPE;
+  try {
+    dieOfSignal(sig);
+  } catch {
+    // the native addon is not built: the nearest a shell can tell apart
+  }
+  process.exit(128 + sig);
+}
+
 /** Writes to fd 1 or 2 as Go does: EPIPE ends the process by SIGPIPE; other errors are thrown. */
 function writeStdio(fd: 1 | 2, data: Uint8Array): void {
   try {
     writeAllSync(fd, data);
   } catch (e) {
-    if (errnoCode(e) === 'EPIPE') dieOfSignal(os.constants.signals.SIGPIPE);
+    if (errnoCode(e) === 'EPIPE') brokenPipe();
     throw e;
   }
 }
