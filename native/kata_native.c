@@ -29,6 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -820,6 +824,50 @@ static napi_value ExitNow(napi_env env, napi_callback_info info) {
   _exit((int)code);
 }
 
+/*
+ * dieOfSignal(sig): ends the process by `sig` with the default action, as Go's runtime does when a
+ * write to fd 1 or 2 meets EPIPE (SIGPIPE: the caller sees "killed by signal 13"). Node ignores
+ * SIGPIPE, so the default action is restored and the signal unblocked first. _exit(128+sig) only
+ * if the signal somehow did not end the process.
+ */
+static napi_value DieOfSignal(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, "dieOfSignal")) return NULL;
+  double sig;
+  if (!get_uint(env, argv[0], 64, "dieOfSignal", "signal", &sig)) return NULL;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  sigaction((int)sig, &sa, NULL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, (int)sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  raise((int)sig);
+  _exit(128 + (int)sig);
+}
+
+/*
+ * tryLock(fd): flock(fd, LOCK_EX | LOCK_NB). Returns true when the lock is taken, false when
+ * another open file description holds it (EWOULDBLOCK); other errors throw. Never blocks: the
+ * caller polls against its own deadline. The kernel drops the lock when the last descriptor of
+ * the open file description closes, so a holder that dies (even by SIGKILL) releases it.
+ */
+static napi_value TryLock(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, "tryLock")) return NULL;
+  int fd;
+  if (!get_fd(env, argv[0], "tryLock", &fd)) return NULL;
+  int rc;
+  do rc = flock(fd, LOCK_EX | LOCK_NB);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno != EWOULDBLOCK) return throw_errno(env, errno, "tryLock: fd %d", fd);
+  napi_value result;
+  NAPI_CALL(env, napi_get_boolean(env, rc == 0, &result));
+  return result;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -833,6 +881,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setWinsize", NULL, SetWinsize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRaw", NULL, SetRaw, NULL, NULL, NULL, napi_enumerable, NULL},
       {"exitNow", NULL, ExitNow, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dieOfSignal", NULL, DieOfSignal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tryLock", NULL, TryLock, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'E_CONFIG', // bad runtime configuration
   'E_HOOK', // an OCI hook failed or timed out
   'E_NETWORK', // the container's network namespace could not be mirrored into the VM
+  'E_IO', // the CLI's own stdout could not be written (read-only or invalid fd)
   'E_INTERNAL',
 ] as const;
 

@@ -808,6 +808,35 @@ fn fake_console_helper() {
     std::mem::forget(child);
 }
 
+/// Not a test: tests/fixtures/fake-crun runs this binary as `--exact fake_exec_helper` with
+/// FAKE_EXEC_CMD set, to start an exec'd process the way crun does (a shell cannot): the
+/// process's stdio arrive as fds 4, 5 and 6 (this binary's own 0-2 are /dev/null, its test
+/// harness prints there); it runs `sh -c "$FAKE_EXEC_CMD"` with them as 0-2 and crun's fd 3
+/// inherited, writes the pid to FAKE_EXEC_PIDFILE and exits without waiting, so the process is
+/// re-parented to the agent at once, as crun's is, whether or not it has already ended. Without
+/// the variable it does nothing.
+#[test]
+fn fake_exec_helper() {
+    use std::os::unix::io::{FromRawFd, OwnedFd};
+    let cmd = match std::env::var("FAKE_EXEC_CMD") {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    let pidfile = PathBuf::from(std::env::var_os("FAKE_EXEC_PIDFILE").expect("FAKE_EXEC_PIDFILE"));
+    let stdio = |fd: i32| {
+        // SAFETY (test helper): fake-crun opened fds 4-6 for us and nothing else in this process
+        // owns them; close-on-exec keeps them out of the process (it gets them as 0-2).
+        unsafe {
+            assert_eq!(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC), 0, "fd {}: {}", fd, std::io::Error::last_os_error());
+            Stdio::from(OwnedFd::from_raw_fd(fd))
+        }
+    };
+    let child = Command::new("sh").arg("-c").arg(&cmd).stdin(stdio(4)).stdout(stdio(5)).stderr(stdio(6)).spawn().expect("spawn the process");
+    std::fs::write(&pidfile, child.id().to_string()).expect("pid file");
+    // Never waited for: the agent (its subreaper) reaps it.
+    std::mem::forget(child);
+}
+
 fn is_close(f: &Frame, stream: u32) -> bool {
     *f == Frame::Close { stream }
 }
@@ -978,6 +1007,50 @@ fn exec_with_pipes_reports_output_then_its_exit() {
     h.ok(json!({"op":"signal","containerId":"c1","signal":9,"all":false}));
     h.until_exit("c1", T);
     assert_eq!(h.err_code(json!({"op":"exec","containerId":"c1","execId":"late","process":sleeper,"stdio":nul})), "E_BAD_STATE");
+}
+
+/// Processes that end at once, before crun (here its stand-in) has even exited: every exit is
+/// reported, with its code. They are re-parented to the agent as crun's are (crun's intermediate
+/// process exits; crun never waits for the process), and reaped by the agent before the exec's
+/// `watch`: the status waits in the reaper's unclaimed table. (A stand-in that let a shell own
+/// the process lost some: dash reaps a finished background job itself.)
+#[test]
+fn exec_of_processes_that_exit_at_once_reports_every_exit() {
+    const N: usize = 500;
+    let mut h = Host::start("quick");
+    running(&mut h, "c1", "exec sleep 300\n");
+    let mut pids = std::collections::HashMap::new();
+    for i in 0..N {
+        let eid = format!("q{}", i);
+        h.script(&format!("c1.exec-{}", eid), &format!("exit {}\n", i % 100));
+        let r = h.ok(json!({"op":"exec","containerId":"c1","execId":eid,"process":{"args":["x"]},"stdio":{"stdin":null,"stdout":null,"stderr":null}}));
+        pids.insert(eid, r["pid"].as_i64().expect("pid"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut exits = std::collections::HashMap::new();
+    while exits.len() < N {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let f = match h.next_frame(left) {
+            Some(f) => f,
+            None => {
+                let missing: Vec<_> = pids.keys().filter(|k| !exits.contains_key(*k)).take(10).collect();
+                panic!("{} of {} exits reported; missing e.g. {:?}\n{}", exits.len(), N, missing, h.log());
+            }
+        };
+        if let Frame::Msg(p) = &f {
+            if let Some(e) = exit_event(p) {
+                if let Some(eid) = e["execId"].as_str() {
+                    exits.insert(eid.to_string(), e);
+                }
+            }
+        }
+    }
+    // The race this covers did happen: processes ended before the agent watched them.
+    assert!(h.log().contains("reaper: reaped unregistered pid"), "no process ended before its watch");
+    for (eid, e) in &exits {
+        let i: i64 = eid[1..].parse().expect("index");
+        assert_eq!((e["pid"].as_i64(), e["code"].as_i64()), (pids.get(eid).copied(), Some(i % 100)), "{}", eid);
+    }
 }
 
 #[test]

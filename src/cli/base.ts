@@ -1,6 +1,6 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { loadConfig } from '../config.js';
-import { exitCodeFor, toKataError } from '../errors.js';
+import { exitCodeFor, toKataError, type KataError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { Logger, type LogFormat } from '../util/log.js';
 
@@ -31,9 +31,15 @@ export abstract class RuntimeCommand extends Command {
   static override strict = true;
   protected logger: Logger = new Logger(undefined, 'text', false);
 
-  protected runtimeFor(g: GlobalFlags): Runtime {
+  /** The --log logger (for verbs that do not build a runtime but can still fail, like runc's). */
+  protected configureLog(g: GlobalFlags): LogFormat {
     const format: LogFormat = g['log-format'] === 'json' ? 'json' : 'text';
     this.logger = new Logger(g.log === '' ? undefined : g.log, format, g.debug);
+    return format;
+  }
+
+  protected runtimeFor(g: GlobalFlags): Runtime {
+    const format = this.configureLog(g);
     // The monitor and later processes inherit the choice through the environment.
     if (g.log !== '') process.env['KATA_LOG_FILE'] = g.log;
     process.env['KATA_LOG_FORMAT'] = format;
@@ -43,11 +49,16 @@ export abstract class RuntimeCommand extends Command {
     return new Runtime(g.root, this.logger, config);
   }
 
-  protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
-    const k = toKataError(err, err.constructor.name === 'KataError' ? 'E_INTERNAL' : 'E_INVALID_ARGUMENT');
+  /** One error line on stderr and in --log (level=error), as runc reports a failure. */
+  protected report(k: KataError): void {
     const line = k.oneLine();
     this.logger.error(line);
     process.stderr.write(`${line}\n`);
+  }
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
+    const k = toKataError(err, err.constructor.name === 'KataError' ? 'E_INTERNAL' : 'E_INVALID_ARGUMENT');
+    this.report(k);
     process.exitCode = exitCodeFor(k.code);
   }
 }

@@ -1,3 +1,4 @@
+import { writeOut } from '../cli/stdio.js';
 import { RuntimeCommand } from '../cli/base.js';
 import { resolveConfig, type RuntimeConfig } from '../config.js';
 import { checksPassed, evaluateChecks, formatChecks, gatherFacts, type ConfigStatus } from '../config/check.js';
@@ -19,7 +20,7 @@ export default class Check extends RuntimeCommand {
       status = { ok: false, error: toKataError(e, 'E_CONFIG').oneLine() };
     }
     const results = evaluateChecks(gatherFacts(config), config, status);
-    process.stdout.write(formatChecks(results));
+    writeOut(formatChecks(results), true);
     if (!checksPassed(results)) process.exitCode = 1;
   }
 }

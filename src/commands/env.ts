@@ -1,3 +1,4 @@
+import { writeOut } from '../cli/stdio.js';
 import { Flags } from '@oclif/core';
 import { RuntimeCommand } from '../cli/base.js';
 import { resolveConfig } from '../config.js';
@@ -12,6 +13,6 @@ export default class Env extends RuntimeCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Env);
     const r = resolveConfig({ file: flags.config });
-    process.stdout.write(flags.json ? renderJson(r) : renderToml(r));
+    writeOut(flags.json ? renderJson(r) : renderToml(r), true);
   }
 }

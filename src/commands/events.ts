@@ -1,4 +1,6 @@
 import { Args, Flags } from '@oclif/core';
+import { writeOut } from '../cli/stdio.js';
+import { toKataError } from '../errors.js';
 import { RuntimeCommand } from '../cli/base.js';
 import { parseDuration } from '../cli/units.js';
 
@@ -13,6 +15,14 @@ export default class Events extends RuntimeCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Events);
     const ms = parseDuration(flags.interval);
-    await this.runtimeFor(flags).events(args.id, ms, flags.stats, (ev) => process.stdout.write(JSON.stringify(ev) + '\n'));
+    // runc logs an event it cannot write (level=error, on stderr and in --log) and goes on.
+    const emit = (ev: Record<string, unknown>): void => {
+      try {
+        writeOut(JSON.stringify(ev) + '\n', true);
+      } catch (e) {
+        this.report(toKataError(e));
+      }
+    };
+    await this.runtimeFor(flags).events(args.id, ms, flags.stats, emit);
   }
 }

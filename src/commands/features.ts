@@ -1,3 +1,4 @@
+import { writeOut } from '../cli/stdio.js';
 import { RuntimeCommand } from '../cli/base.js';
 import { SPEC_VERSION } from '../cli/render.js';
 import { CAPABILITIES } from '../oci/bundle.js';
@@ -15,7 +16,8 @@ export default class Features extends RuntimeCommand {
   static override description = 'show the enabled features (JSON, runc features format)';
 
   async run(): Promise<void> {
-    await this.parse(Features);
+    const { flags } = await this.parse(Features);
+    this.configureLog(flags);
     const features = {
       ociVersionMin: '1.0.0',
       ociVersionMax: SPEC_VERSION,
@@ -38,6 +40,6 @@ export default class Features extends RuntimeCommand {
       },
       potentiallyUnsafeConfigAnnotations: [],
     };
-    process.stdout.write(JSON.stringify(features, null, '    ') + '\n');
+    writeOut(JSON.stringify(features, null, '    ') + '\n', true); // runc: json.Encoder, errors fail
   }
 }

@@ -1,3 +1,4 @@
+import { writeOut } from '../cli/stdio.js';
 import { Args, Command, loadHelpClass } from '@oclif/core';
 
 /** `kata-runtime help [VERB]` and `--help`: runc-style usage, every verb with its one-line description. */
@@ -41,6 +42,6 @@ export default class Help extends Command {
       '   --version, -v       print the version',
       '',
     ];
-    process.stdout.write(lines.join('\n'));
+    writeOut(lines.join('\n'), false);
   }
 }

@@ -1,3 +1,4 @@
+import { writeOut } from '../cli/stdio.js';
 import { Flags } from '@oclif/core';
 import { RuntimeCommand } from '../cli/base.js';
 import { formatList } from '../cli/render.js';
@@ -12,6 +13,8 @@ export default class List extends RuntimeCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(List);
     const items = this.runtimeFor(flags).list();
-    process.stdout.write(formatList(items, flags.format === 'json' ? 'json' : 'table', flags.quiet));
+    // runc: -q prints with fmt (errors ignored); the table and JSON go through tabwriter and
+    // json.Encoder, whose errors fail the verb.
+    writeOut(formatList(items, flags.format === 'json' ? 'json' : 'table', flags.quiet), !flags.quiet);
   }
 }

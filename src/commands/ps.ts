@@ -1,3 +1,4 @@
+import { writeOut } from '../cli/stdio.js';
 import { Args, Flags } from '@oclif/core';
 import { RuntimeCommand } from '../cli/base.js';
 import { formatPs } from '../cli/render.js';
@@ -14,9 +15,9 @@ export default class Ps extends RuntimeCommand {
     // JSON is for engines (docker top, ctr task ps), which look the pids up on the host: they get
     // the host process that stands for the container. The table shows the guest's processes.
     if (flags.format === 'json') {
-      process.stdout.write(JSON.stringify(rt.hostPids(args.id)) + '\n');
+      writeOut(JSON.stringify(rt.hostPids(args.id)) + '\n', true); // runc: json.Encoder, errors fail
       return;
     }
-    process.stdout.write(formatPs(await rt.ps(args.id), 'table'));
+    writeOut(formatPs(await rt.ps(args.id), 'table'), false); // runc: fmt.Print, errors ignored
   }
 }

@@ -1,3 +1,4 @@
+import { writeOut } from '../cli/stdio.js';
 import { Args } from '@oclif/core';
 import { RuntimeCommand } from '../cli/base.js';
 
@@ -8,6 +9,7 @@ export default class State extends RuntimeCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(State);
     const s = this.runtimeFor(flags).state(args.id);
-    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    // runc prints it with fmt and ignores a write error (exit 0).
+    writeOut(JSON.stringify(s, null, 2) + '\n', false);
   }
 }

@@ -1,3 +1,4 @@
+import { writeOut } from '../cli/stdio.js';
 import { RuntimeCommand } from '../cli/base.js';
 import { versionText } from '../cli/render.js';
 
@@ -6,6 +7,6 @@ export default class Version extends RuntimeCommand {
 
   async run(): Promise<void> {
     await this.parse(Version);
-    process.stdout.write(versionText());
+    writeOut(versionText(), false);
   }
 }

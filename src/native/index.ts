@@ -39,6 +39,8 @@ interface Binding {
   setWinsize(fd: number, rows: number, cols: number): void;
   setRaw(fd: number): void;
   exitNow(code: number): never;
+  dieOfSignal(signal: number): never;
+  tryLock(fd: number): boolean;
 }
 
 const FUNCTIONS: readonly (keyof Binding)[] = [
@@ -51,6 +53,8 @@ const FUNCTIONS: readonly (keyof Binding)[] = [
   'setWinsize',
   'setRaw',
   'exitNow',
+  'dieOfSignal',
+  'tryLock',
 ];
 
 const ADDON = path.join('native', 'build', 'Release', 'kata_native.node');
@@ -168,4 +172,21 @@ export function setRaw(fd: number): void {
  */
 export function exitNow(code: number): never {
   return load().exitNow(code);
+}
+
+/**
+ * Ends the process by `signal` with its default action (restored first: Node ignores SIGPIPE), as
+ * Go's runtime does on EPIPE writing to fd 1 or 2. Write everything that must survive first.
+ */
+export function dieOfSignal(signal: number): never {
+  return load().dieOfSignal(signal);
+}
+
+/**
+ * flock(fd, LOCK_EX | LOCK_NB): true if taken, false if another open file description holds it.
+ * Never blocks; released by the kernel when the fd's open file description is closed, including
+ * when its process dies.
+ */
+export function tryLock(fd: number): boolean {
+  return load().tryLock(fd);
 }

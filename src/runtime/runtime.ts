@@ -262,6 +262,9 @@ export class Runtime {
   async kill(id: string, signal: number, all: boolean): Promise<void> {
     await this.withRecord(id, async (rec) => {
       if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'container not running');
+      // Signal 0 delivers nothing: as kill(2) and runc, it only says the container is still
+      // there — its monitor is alive (the record is reconciled) and it has not stopped.
+      if (signal === 0) return;
       await this.call(rec, { op: 'kill', signal, all });
     });
   }

@@ -11,8 +11,9 @@ export function parseSignal(input: string): number {
   const s = input.trim();
   if (/^[0-9]+$/.test(s)) {
     const n = Number(s);
-    if (n >= 1 && n <= 64) return n;
-    throw new KataError('E_INVALID_ARGUMENT', `invalid signal ${JSON.stringify(input)}: numbers go from 1 to 64`);
+    // 0 is no signal: runc's `kill ID 0` only checks that the container is not stopped.
+    if (n >= 0 && n <= 64) return n;
+    throw new KataError('E_INVALID_ARGUMENT', `invalid signal ${JSON.stringify(input)}: numbers go from 0 to 64`);
   }
   const upper = s.toUpperCase();
   const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;

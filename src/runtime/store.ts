@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
 import { readFileIfExists, writeFileAtomic } from '../util/fsx.js';
+import { lock, unlock } from '../util/lock.js';
 import { isAlive, procInfo } from '../util/proc.js';
 import { validateId } from './ids.js';
 import { STATUSES, type Status } from './status.js';
@@ -182,36 +183,22 @@ export class StateStore {
   }
 
   /**
-   * Runs fn holding the container's lock: `<dir>/lock`, created O_EXCL with the holder's pid and
-   * start time. A lock whose holder is gone is stale and taken over. Serialises the CLI calls that
-   * change a container (start, kill, delete) against each other.
+   * Runs fn holding the container's lock, `<dir>/lock` (flock(2), src/util/lock.ts): released by
+   * the kernel when the holder exits or dies, so it is never stale. Serialises the CLI calls that
+   * change a container (start, kill, pause, resume, delete) against each other. After
+   * `timeoutMs`: E_TIMEOUT naming the holder; the container gone meanwhile: E_NOT_FOUND.
    */
   async withLock<T>(id: string, fn: () => Promise<T>, timeoutMs = 30000): Promise<T> {
     const file = path.join(this.dirFor(id), 'lock');
-    const me = `${process.pid} ${startTimeOf(process.pid)}`;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        fs.writeFileSync(file, me, { flag: 'wx', mode: 0o600 });
-        break;
-      } catch (e) {
-        const code = errnoCode(e);
-        if (code === 'ENOENT') throw new KataError('E_NOT_FOUND', `container ${id} does not exist`);
-        if (code !== 'EEXIST') throw e;
-      }
-      const holder = (readFileIfExists(file) ?? '').split(' ');
-      const pid = Number(holder[0]);
-      if (!isAlive(pid, holder[1])) {
-        fs.rmSync(file, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new KataError('E_TIMEOUT', `container ${id} is locked by process ${pid}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const fd = await lock(file, timeoutMs, (f) =>
+      f.kind === 'missing'
+        ? new KataError('E_NOT_FOUND', `container ${id} does not exist`)
+        : new KataError('E_TIMEOUT', `container ${id} is locked by ${f.holder === undefined ? 'another process' : `process ${f.holder}`} (waited ${timeoutMs / 1000} s)`),
+    );
     try {
       return await fn();
     } finally {
-      if (readFileIfExists(file) === me) fs.rmSync(file, { force: true });
+      unlock(fd);
     }
   }
 

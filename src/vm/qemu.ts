@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KataError } from '../errors.js';
-import { spawnSupervised, tail, waitForPath } from '../util/child.js';
+import { connectUnix, spawnSupervised, tail, waitForPath } from '../util/child.js';
 import type { Hypervisor, HypervisorCapabilities, RunningVm, VmSpec } from './hypervisor.js';
 import { buildQemuArgs } from './qemu-args.js';
 import { QmpClient } from './qmp.js';
@@ -18,9 +18,11 @@ export class QemuHypervisor implements Hypervisor {
     const qmpPath = path.resolve(spec.workDir, spec.qmpSocket);
     let qmp: QmpClient;
     try {
+      const deadline = Date.now() + 20000;
       await waitForPath(qmpPath, 'QEMU', 20000, proc.hasExited, signal);
       fs.chmodSync(qmpPath, 0o600);
-      qmp = await QmpClient.connect(spec.qmpSocket);
+      // The path exists from QEMU's bind(); it listens a moment later: retry a refused connect.
+      qmp = await QmpClient.connect(await connectUnix(spec.qmpSocket, 'QEMU', Math.max(deadline - Date.now(), 1000), proc.hasExited, signal));
     } catch (e) {
       await proc.kill();
       const why = tail(this.logFile);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { KataError } from '../errors.js';
 import path from 'node:path';
-import { spawnSupervised, tail, waitForPath, type Supervised } from '../util/child.js';
+import { spawnSupervised, tail, waitForListening, waitForPath, type Supervised } from '../util/child.js';
 
 export interface VirtiofsdSpec {
   binary: string;
@@ -60,6 +60,9 @@ export async function startVirtiofsd(spec: VirtiofsdSpec, signal?: AbortSignal):
   const sock = path.resolve(spec.workDir, spec.socket);
   try {
     await waitForPath(sock, 'virtiofsd', 10000, p.hasExited, signal);
+    // The path appears at bind(2); QEMU's connect would be refused until listen(2). virtiofsd
+    // takes one client, so we cannot probe it by connecting: /proc/net/unix says when it listens.
+    await waitForListening([spec.socket, sock], 'virtiofsd', 10000, p.hasExited, signal);
   } catch (e) {
     await p.kill();
     const why = tail(spec.log);

@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalizeArgv } from '../../src/cli/argv.js';
 import { formatList } from '../../src/cli/render.js';
@@ -30,10 +33,10 @@ describe('normalizeArgv', () => {
 
 describe('parseSignal', () => {
   it.each([
-    ['9', 9], ['KILL', 9], ['SIGKILL', 9], ['kill', 9], ['sigterm', 15], ['TERM', 15], ['HUP', 1], ['USR1', 10], ['SIGRTMIN', 34], ['RTMIN+2', 36], ['RTMAX-1', 63], ['64', 64],
+    ['9', 9], ['KILL', 9], ['SIGKILL', 9], ['kill', 9], ['sigterm', 15], ['TERM', 15], ['HUP', 1], ['USR1', 10], ['SIGRTMIN', 34], ['RTMIN+2', 36], ['RTMAX-1', 63], ['64', 64], ['0', 0],
   ])('%s → %d', (s, n) => expect(parseSignal(s)).toBe(n));
 
-  it.each(['0', '65', 'SIGFOO', '', '-9', '9x', 'RTMIN+40'])('rejects %j', (s) => {
+  it.each(['65', 'SIGFOO', '', '-9', '9x', 'RTMIN+40'])('rejects %j', (s) => {
     expect(() => parseSignal(s)).toThrow(/invalid signal/);
   });
 });
@@ -97,5 +100,29 @@ describe('state fast path', () => {
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the CLI on hostile stdio (src/cli/stdio.ts)', () => {
+  const cli = path.resolve(import.meta.dirname, '..', '..', 'bin', 'run.js');
+  /** fd 1 on /dev/null opened O_RDONLY, as containerd's CRI path gives it. */
+  const rdonly = (args: string[]): { status: number | null; signal: NodeJS.Signals | null; stderr: string } => {
+    const fd = fs.openSync('/dev/null', 'r');
+    try {
+      const r = spawnSync(process.execPath, [cli, ...args], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+      return { status: r.status, signal: r.signal, stderr: r.stderr };
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+
+  it('fails `features` in Go\'s words when stdout is read-only, and ignores it for `spec --help`', () => {
+    expect(rdonly(['features'])).toEqual({ status: 1, signal: null, stderr: 'write /dev/stdout: bad file descriptor\n' });
+    expect(rdonly(['spec', '--help'])).toEqual({ status: 0, signal: null, stderr: '' });
+  });
+
+  it('dies of SIGPIPE when stdout is a pipe without a reader, as a Go program does', () => {
+    const r = spawnSync('/bin/sh', ['-c', '{ sleep 0.2; "$@"; echo "rc=$?" >&2; } | true', 'sh', process.execPath, cli, 'features'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('rc=141\n');
   });
 });

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -7,6 +8,7 @@ import { chooseAccelerator, tscKhz } from '../../src/vm/accel.js';
 import type { VmSpec } from '../../src/vm/hypervisor.js';
 import { buildQemuArgs } from '../../src/vm/qemu-args.js';
 import { QmpClient } from '../../src/vm/qmp.js';
+import { connectUnix, listeningUnixPaths, waitForListening, waitForPath } from '../../src/util/child.js';
 import { virtiofsdArgv } from '../../src/vm/virtiofsd.js';
 import { vsockAddress, VsockTransport } from '../../src/channel/transport.js';
 
@@ -166,6 +168,71 @@ describe('QMP client against a scripted peer', () => {
     });
     const c = await QmpClient.connect(p);
     await expect(c.execute('quit', {})).rejects.toMatchObject({ code: 'E_VM' });
+  });
+});
+
+describe('connecting to a socket a child is still setting up (connectUnix)', () => {
+  let dir = '';
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  // A unix socket's path appears at bind(2), listen(2) comes later: a fake server (python: Node
+  // cannot bind without listening) binds, waits 400 ms, then listens and speaks QMP.
+  const LATE_LISTENER = [
+    'import socket, sys, time',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+    's.bind(sys.argv[1])',
+    'time.sleep(0.4)',
+    's.listen(1)',
+    'c, _ = s.accept()',
+    'c.sendall(b\'{"QMP": {"version": {}, "capabilities": []}}\\r\\n\')',
+    'line = c.makefile().readline()',
+    'import json; c.sendall((json.dumps({"return": {}, "id": json.loads(line)["id"]}) + "\\r\\n").encode())',
+    'time.sleep(1)',
+  ].join('\n');
+
+  /** Starts LATE_LISTENER on `name` in a fresh directory; resolves once the path is bound. */
+  async function lateListener(name: string): Promise<{ p: string; child: ChildProcess; exited: () => boolean }> {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'late-'));
+    const p = path.join(dir, name);
+    const child = spawn('python3', ['-c', LATE_LISTENER, p], { stdio: 'inherit' });
+    let done = false;
+    child.on('exit', () => (done = true));
+    const exited = (): boolean => done;
+    await waitForPath(p, 'fake server', 5000, exited);
+    return { p, child, exited };
+  }
+
+  it('retries a refused connect until the server listens, then QMP works', async () => {
+    const { p, child, exited } = await lateListener('qmp.sock');
+    try {
+      // Bound, not listening: a plain connect is refused (the race QEMU's start-up had).
+      await expect(QmpClient.connect(p, 1000)).rejects.toMatchObject({ code: 'E_VM', message: expect.stringContaining('ECONNREFUSED') as unknown });
+      const t = Date.now();
+      const c = await QmpClient.connect(await connectUnix(p, 'fake QEMU', 5000, exited));
+      expect(Date.now() - t).toBeGreaterThan(100);
+      c.close();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('waitForListening sees a bound socket only once it listens, without connecting', async () => {
+    const { p, child, exited } = await lateListener('fs.sock');
+    try {
+      const t = Date.now();
+      await waitForListening([p], 'fake virtiofsd', 5000, exited);
+      expect(Date.now() - t).toBeGreaterThan(100);
+      expect(listeningUnixPaths()).toContain(p);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('gives up at the deadline, and at once when the child is gone', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'late-'));
+    const p = path.join(dir, 'none.sock');
+    await expect(connectUnix(p, 'x', 150, () => false)).rejects.toMatchObject({ code: 'E_TIMEOUT', message: `x did not listen on ${p} within 150 ms` });
+    await expect(connectUnix(p, 'x', 5000, () => true)).rejects.toMatchObject({ code: 'E_VM', message: `x exited before listening on ${p}` });
   });
 });
 
