@@ -182,6 +182,41 @@ function brokenHook(kind: HostKind, how: 'fails' | 'timeout'): DiffCase {
 }
 
 
+/** Peer group numbers are the kernel's counters (they depend on what else is mounted): only the tags are compared. */
+const PEER_GROUPS: Normalisation = {
+  why: 'peer group numbers in mountinfo (`shared:N`, `master:N`) become `N`: they count the mounts made so far',
+  apply: (o) => ({ ...o, stdout: o.stdout.replace(/\b(shared|master|propagate_from):\d+/g, '$1:N') }),
+};
+
+/**
+ * The container prints the mount point and mountinfo tags (`shared:N`, `master:N`, `unbindable`)
+ * of /, and of every mount at or under /data or /scratch; only the tags' presence is compared.
+ */
+const MOUNT_TAGS: Pick<DiffCase, 'args' | 'normalise' | 'exception'> = {
+  args: sh('awk \'$5 == "/" || $5 ~ /^\\/(data|scratch)/ { o = ""; for (i = 7; $i != "-"; i++) o = o " " $i; print $5 o }\' /proc/self/mountinfo'),
+  normalise: [PEER_GROUPS],
+  exception: 'peer group numbers are normalised (the kernel\'s counters)',
+};
+/** A host whose / is shared (systemd) adds ` master:N` to runc's lines; allowed in the expectations. */
+const M = '( master:\\d+)?';
+
+/**
+ * A host dir bound at /data with `options`, linux.rootfsPropagation set when given; the container
+ * prints the tags of / and /data. `shared` says whether runc tags the bind shared.
+ */
+function propagationCase(name: string, options: string[], shared: boolean, rootfsPropagation?: string): DiffCase {
+  return {
+    name,
+    ...MOUNT_TAGS,
+    setup: (ctx) => fs.mkdirSync(path.join(ctx.host, 'data')),
+    edit: (s, ctx) => {
+      bindHost(s, ctx, 'data', '/data', options);
+      if (rootfsPropagation !== undefined) s['linux']['rootfsPropagation'] = rootfsPropagation;
+    },
+    expect: { code: 0, stdout: new RegExp(`^/${M}\n/data${shared ? ' shared:\\d+' : ''}${M}\n$`) },
+  };
+}
+
 /** Opens descriptors 3, 4, ... printing each until the shell fails (and exits 1) for want of one. */
 const OPEN_FDS = 'i=3; while [ $i -lt 64 ]; do eval "exec $i</etc/passwd"; echo $i; i=$((i+1)); done';
 
@@ -512,6 +547,26 @@ export const CASES: DiffCase[] = [
       mount(s, { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['uid=1000', 'gid=1000', 'mode=700'] });
     },
     expect: { code: 0, stdout: /^700 1000:1000\n1000:1000\n$/ },
+  },
+  // Mount propagation: the bind's flag, then the root's (docs/architecture.md "Mount propagation").
+  propagationCase('bind-propagation-none', ['rbind'], false),
+  propagationCase('bind-propagation-shared', ['bind', 'shared'], true),
+  propagationCase('bind-propagation-rshared', ['rbind', 'rshared'], true),
+  propagationCase('bind-propagation-slave', ['bind', 'slave'], false),
+  propagationCase('bind-propagation-rslave', ['rbind', 'rslave'], false),
+  propagationCase('bind-propagation-private', ['bind', 'private'], false),
+  propagationCase('bind-propagation-rprivate', ['rbind', 'rprivate'], false),
+  propagationCase('rootfs-propagation-private', ['rbind', 'rshared'], true, 'private'),
+  propagationCase('rootfs-propagation-shared', ['rbind', 'rshared'], true, 'shared'),
+  propagationCase('rootfs-propagation-slave', ['rbind', 'rshared'], true, 'slave'),
+  {
+    name: 'tmpfs-propagation-shared',
+    ...MOUNT_TAGS,
+    edit: (s) => {
+      mount(s, { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['rshared', 'size=1m'] });
+      mount(s, { destination: '/scratch/in', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] });
+    },
+    expect: { code: 0, stdout: new RegExp(`^/${M}\n/scratch shared:\\d+\n/scratch/in shared:\\d+\n$`) },
   },
 
   // ---- masked and readonly paths ---------------------------------------------------------------
