@@ -559,6 +559,10 @@ export const CASES: DiffCase[] = [
   propagationCase('rootfs-propagation-private', ['rbind', 'rshared'], true, 'private'),
   propagationCase('rootfs-propagation-shared', ['rbind', 'rshared'], true, 'shared'),
   propagationCase('rootfs-propagation-slave', ['rbind', 'rshared'], true, 'slave'),
+  // What containerd's CRI writes for a Kubernetes HostToContainer and a Bidirectional mount.
+  propagationCase('rootfs-propagation-rslave', ['rbind', 'rslave'], false, 'rslave'),
+  propagationCase('rootfs-propagation-rshared', ['rbind', 'rshared'], true, 'rshared'),
+  propagationCase('rootfs-propagation-rprivate', ['rbind', 'rshared'], true, 'rprivate'),
   {
     name: 'tmpfs-propagation-shared',
     ...MOUNT_TAGS,

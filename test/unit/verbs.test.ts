@@ -162,7 +162,7 @@ describe('host side of the spec', () => {
   it('the guest\'s rootfsPropagation is always `private`, and bind propagation options pass through', () => {
     // crun re-applies rootfsPropagation to the container's root after pivot_root (rprivate by
     // default), which would undo a bind's `shared`; see docs/architecture.md "Mount propagation".
-    for (const rp of [undefined, 'private', 'shared', 'slave', 'unbindable']) {
+    for (const rp of [undefined, 'private', 'shared', 'slave', 'unbindable', 'rprivate', 'rshared', 'rslave', 'runbindable']) {
       const spec = defaultSpec(['true']) as unknown as Spec;
       if (rp !== undefined && spec.linux) spec.linux['rootfsPropagation'] = rp;
       spec.mounts = [{ destination: '/v', type: 'bind', source: tmp, options: ['rbind', 'rshared'] }];
