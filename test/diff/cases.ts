@@ -200,11 +200,14 @@ const MOUNT_TAGS: Pick<DiffCase, 'args' | 'normalise' | 'exception'> = {
 /** A host whose / is shared (systemd) adds ` master:N` to runc's lines; allowed in the expectations. */
 const M = '( master:\\d+)?';
 
+/** The tag runc gives the bind on a host whose / is private: none, `shared:N` or `unbindable`. */
+type Tag = '' | 'shared' | 'unbindable';
+
 /**
  * A host dir bound at /data with `options`, linux.rootfsPropagation set when given; the container
- * prints the tags of / and /data. `shared` says whether runc tags the bind shared.
+ * prints the tags of / and /data.
  */
-function propagationCase(name: string, options: string[], shared: boolean, rootfsPropagation?: string): DiffCase {
+function propagationCase(name: string, options: string[], tag: Tag, rootfsPropagation?: string): DiffCase {
   return {
     name,
     ...MOUNT_TAGS,
@@ -213,7 +216,7 @@ function propagationCase(name: string, options: string[], shared: boolean, rootf
       bindHost(s, ctx, 'data', '/data', options);
       if (rootfsPropagation !== undefined) s['linux']['rootfsPropagation'] = rootfsPropagation;
     },
-    expect: { code: 0, stdout: new RegExp(`^/${M}\n/data${shared ? ' shared:\\d+' : ''}${M}\n$`) },
+    expect: { code: 0, stdout: new RegExp(`^/${M}\n/data${{ '': '', shared: ' shared:\\d+', unbindable: ' unbindable' }[tag]}${M}\n$`) },
   };
 }
 
@@ -549,20 +552,21 @@ export const CASES: DiffCase[] = [
     expect: { code: 0, stdout: /^700 1000:1000\n1000:1000\n$/ },
   },
   // Mount propagation: the bind's flag, then the root's (docs/architecture.md "Mount propagation").
-  propagationCase('bind-propagation-none', ['rbind'], false),
-  propagationCase('bind-propagation-shared', ['bind', 'shared'], true),
-  propagationCase('bind-propagation-rshared', ['rbind', 'rshared'], true),
-  propagationCase('bind-propagation-slave', ['bind', 'slave'], false),
-  propagationCase('bind-propagation-rslave', ['rbind', 'rslave'], false),
-  propagationCase('bind-propagation-private', ['bind', 'private'], false),
-  propagationCase('bind-propagation-rprivate', ['rbind', 'rprivate'], false),
-  propagationCase('rootfs-propagation-private', ['rbind', 'rshared'], true, 'private'),
-  propagationCase('rootfs-propagation-shared', ['rbind', 'rshared'], true, 'shared'),
-  propagationCase('rootfs-propagation-slave', ['rbind', 'rshared'], true, 'slave'),
+  propagationCase('bind-propagation-none', ['rbind'], ''),
+  propagationCase('bind-propagation-shared', ['bind', 'shared'], 'shared'),
+  propagationCase('bind-propagation-rshared', ['rbind', 'rshared'], 'shared'),
+  propagationCase('bind-propagation-slave', ['bind', 'slave'], ''),
+  propagationCase('bind-propagation-rslave', ['rbind', 'rslave'], ''),
+  propagationCase('bind-propagation-private', ['bind', 'private'], ''),
+  propagationCase('bind-propagation-rprivate', ['rbind', 'rprivate'], ''),
+  propagationCase('bind-propagation-unbindable', ['rbind', 'runbindable'], 'unbindable'),
+  propagationCase('rootfs-propagation-private', ['rbind', 'rshared'], 'shared', 'private'),
+  propagationCase('rootfs-propagation-shared', ['rbind', 'rshared'], 'shared', 'shared'),
+  propagationCase('rootfs-propagation-slave', ['rbind', 'rshared'], 'shared', 'slave'),
   // What containerd's CRI writes for a Kubernetes HostToContainer and a Bidirectional mount.
-  propagationCase('rootfs-propagation-rslave', ['rbind', 'rslave'], false, 'rslave'),
-  propagationCase('rootfs-propagation-rshared', ['rbind', 'rshared'], true, 'rshared'),
-  propagationCase('rootfs-propagation-rprivate', ['rbind', 'rshared'], true, 'rprivate'),
+  propagationCase('rootfs-propagation-rslave', ['rbind', 'rslave'], '', 'rslave'),
+  propagationCase('rootfs-propagation-rshared', ['rbind', 'rshared'], 'shared', 'rshared'),
+  propagationCase('rootfs-propagation-rprivate', ['rbind', 'rshared'], 'shared', 'rprivate'),
   {
     name: 'tmpfs-propagation-shared',
     ...MOUNT_TAGS,
