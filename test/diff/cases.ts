@@ -182,6 +182,7 @@ function brokenHook(kind: HostKind, how: 'fails' | 'timeout'): DiffCase {
 }
 
 
+const PEER_GROUPS_WHY = 'peer group numbers are normalised (the kernel\'s counters)';
 /** Peer group numbers are the kernel's counters (they depend on what else is mounted): only the tags are compared. */
 const PEER_GROUPS: Normalisation = {
   why: 'peer group numbers in mountinfo (`shared:N`, `master:N`) become `N`: they count the mounts made so far',
@@ -195,7 +196,7 @@ const PEER_GROUPS: Normalisation = {
 const MOUNT_TAGS: Pick<DiffCase, 'args' | 'normalise' | 'exception'> = {
   args: sh('awk \'$5 == "/" || $5 ~ /^\\/(data|scratch)/ { o = ""; for (i = 7; $i != "-"; i++) o = o " " $i; print $5 o }\' /proc/self/mountinfo'),
   normalise: [PEER_GROUPS],
-  exception: 'peer group numbers are normalised (the kernel\'s counters)',
+  exception: PEER_GROUPS_WHY,
 };
 /** A host whose / is shared (systemd) adds ` master:N` to runc's lines; allowed in the expectations. */
 const M = '( master:\\d+)?';
@@ -567,6 +568,25 @@ export const CASES: DiffCase[] = [
   propagationCase('rootfs-propagation-rslave', ['rbind', 'rslave'], '', 'rslave'),
   propagationCase('rootfs-propagation-rshared', ['rbind', 'rshared'], 'shared', 'rshared'),
   propagationCase('rootfs-propagation-rprivate', ['rbind', 'rshared'], 'shared', 'rprivate'),
+  {
+    // Propagation at work inside the container: /other, bound from the rshared /data, joins its
+    // peer group and is made its slave; a tmpfs mounted on /data/sub appears on /other/sub, one
+    // mounted on /other/sub stays there. Under kata-runtime /data was private until crun's
+    // post-pivot rprivate was avoided, and /other/sub then got only its own tmpfs.
+    name: 'propagation-inside-container',
+    args: sh('mount --bind /data /other && mount --make-slave /other && mount -t tmpfs a /data/sub && mount -t tmpfs b /other/sub && awk \'$5 ~ /^\\/(data|other)/ { o = ""; for (i = 7; $i != "-"; i++) o = o " " $i; print $5 o ($(i + 1) == "tmpfs" ? " " $(i + 2) : "") }\' /proc/self/mountinfo'),
+    setup: (ctx) => {
+      for (const d of ['data/sub', 'other/sub']) fs.mkdirSync(path.join(ctx.host, d), { recursive: true });
+    },
+    edit: (s, ctx) => {
+      caps(s, [...DEFAULT_CAPS, 'CAP_SYS_ADMIN']);
+      bindHost(s, ctx, 'data', '/data', ['rbind', 'rshared']);
+      bindHost(s, ctx, 'other', '/other', ['rbind']);
+    },
+    normalise: [PEER_GROUPS],
+    exception: PEER_GROUPS_WHY,
+    expect: { code: 0, stdout: new RegExp(`^/data shared:\\d+${M}\n/other${M}\n/other master:\\d+\n/data/sub shared:\\d+ a\n/other/sub master:\\d+ a\n/other/sub b\n$`) },
+  },
   {
     name: 'tmpfs-propagation-shared',
     ...MOUNT_TAGS,
