@@ -6,6 +6,8 @@ import type { Spec } from './spec.js';
 /** Where the agent mounts the virtio-fs share, and where the container's rootfs appears in it. */
 export const GUEST_SHARED_DIR = '/run/kata/shared';
 export const GUEST_ROOTFS = `${GUEST_SHARED_DIR}/rootfs`;
+/** linux.rootfsPropagation in the guest's spec, whatever the host's says (see toGuestPlan). */
+export const GUEST_ROOTFS_PROPAGATION = 'private';
 /** The guest's root network namespace (the agent is PID 1): the one the VM's NICs are in. */
 export const GUEST_ROOT_NETNS = '/proc/1/ns/net';
 
@@ -67,6 +69,13 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
   if (copy.process) delete (copy.process as unknown as Record<string, unknown>)['apparmorProfile'];
   if (copy.linux) {
     copy.linux.cgroupsPath = `/kata/${id}`;
+    // Mount propagation (docs/architecture.md): crun applies rootfsPropagation twice, to the VM's
+    // own mounts before it mounts anything and to the container's root after pivot_root, where
+    // its default (rprivate) undoes every bind's `shared`/`rshared`. runc applies it only before,
+    // to the host's mounts. `private` (not recursive) changes nothing in the guest (no mount of
+    // the VM is shared, the container's root is a private bind) and leaves each bind as its
+    // options made it, which is what runc gives.
+    copy.linux.rootfsPropagation = GUEST_ROOTFS_PROPAGATION;
     // The container's network namespace is the VM's own: the guest's root netns, where the agent
     // mirrors the host netns's interfaces (src/net, docs/networking.md). crun joins it by path (so
     // net.* sysctls, which crun allows only with a network entry, still apply). Others are new.

@@ -57,6 +57,27 @@ const PATTERN_WORDS: Record<string, string> = {
 
 let validators: { config: ValidateFunction; state: ValidateFunction } | undefined;
 
+/**
+ * Enums the runtime-spec schema keeps narrower than runc 1.1, which the callers rely on: runc
+ * accepts the recursive propagations as linux.rootfsPropagation, and containerd's CRI writes
+ * `rslave` for a Kubernetes HostToContainer mount and `rshared` for a Bidirectional one, docker
+ * `rslave`/`shared` for a bind with such a propagation. Widened to runc's set when the schemas load.
+ */
+const RUNC_ENUMS: Record<string, Record<string, string[]>> = {
+  'defs-linux.json': { RootfsPropagation: ['private', 'shared', 'slave', 'unbindable', 'rprivate', 'rshared', 'rslave', 'runbindable'] },
+};
+
+/** `schema` (the file `file`) with RUNC_ENUMS's definitions widened. */
+function widened(file: string, schema: object): object {
+  const defs: unknown = (schema as { definitions?: unknown }).definitions;
+  for (const [name, values] of Object.entries(RUNC_ENUMS[file] ?? {})) {
+    const def: unknown = typeof defs === 'object' && defs !== null ? (defs as Record<string, unknown>)[name] : undefined;
+    if (typeof def !== 'object' || def === null || !('enum' in def)) throw new KataError('E_CONFIG', `OCI schema ${file} has no enum ${name} to widen`);
+    (def as { enum: unknown }).enum = values;
+  }
+  return schema;
+}
+
 /** Compiles the vendored runtime-spec schemas once (draft-04, cross-file $refs by file name). */
 function compile(): { config: ValidateFunction; state: ValidateFunction } {
   if (validators) return validators;
@@ -75,7 +96,7 @@ function compile(): { config: ValidateFunction; state: ValidateFunction } {
   for (const f of files) {
     const schema: unknown = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
     if (typeof schema !== 'object' || schema === null) continue;
-    ajv.addSchema(schema, f);
+    ajv.addSchema(widened(f, schema), f);
   }
   const get = (name: string): ValidateFunction => {
     const v = ajv.getSchema(name);

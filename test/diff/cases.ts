@@ -182,6 +182,45 @@ function brokenHook(kind: HostKind, how: 'fails' | 'timeout'): DiffCase {
 }
 
 
+const PEER_GROUPS_WHY = 'peer group numbers are normalised (the kernel\'s counters)';
+/** Peer group numbers are the kernel's counters (they depend on what else is mounted): only the tags are compared. */
+const PEER_GROUPS: Normalisation = {
+  why: 'peer group numbers in mountinfo (`shared:N`, `master:N`) become `N`: they count the mounts made so far',
+  apply: (o) => ({ ...o, stdout: o.stdout.replace(/\b(shared|master|propagate_from):\d+/g, '$1:N') }),
+};
+
+/**
+ * The container prints the mount point and mountinfo tags (`shared:N`, `master:N`, `unbindable`)
+ * of /, and of every mount at or under /data or /scratch; only the tags' presence is compared.
+ */
+const MOUNT_TAGS: Pick<DiffCase, 'args' | 'normalise' | 'exception'> = {
+  args: sh('awk \'$5 == "/" || $5 ~ /^\\/(data|scratch)/ { o = ""; for (i = 7; $i != "-"; i++) o = o " " $i; print $5 o }\' /proc/self/mountinfo'),
+  normalise: [PEER_GROUPS],
+  exception: PEER_GROUPS_WHY,
+};
+/** A host whose / is shared (systemd) adds ` master:N` to runc's lines; allowed in the expectations. */
+const M = '( master:\\d+)?';
+
+/** The tag runc gives the bind on a host whose / is private: none, `shared:N` or `unbindable`. */
+type Tag = '' | 'shared' | 'unbindable';
+
+/**
+ * A host dir bound at /data with `options`, linux.rootfsPropagation set when given; the container
+ * prints the tags of / and /data.
+ */
+function propagationCase(name: string, options: string[], tag: Tag, rootfsPropagation?: string): DiffCase {
+  return {
+    name,
+    ...MOUNT_TAGS,
+    setup: (ctx) => fs.mkdirSync(path.join(ctx.host, 'data')),
+    edit: (s, ctx) => {
+      bindHost(s, ctx, 'data', '/data', options);
+      if (rootfsPropagation !== undefined) s['linux']['rootfsPropagation'] = rootfsPropagation;
+    },
+    expect: { code: 0, stdout: new RegExp(`^/${M}\n/data${{ '': '', shared: ' shared:\\d+', unbindable: ' unbindable' }[tag]}${M}\n$`) },
+  };
+}
+
 /** Opens descriptors 3, 4, ... printing each until the shell fails (and exits 1) for want of one. */
 const OPEN_FDS = 'i=3; while [ $i -lt 64 ]; do eval "exec $i</etc/passwd"; echo $i; i=$((i+1)); done';
 
@@ -512,6 +551,50 @@ export const CASES: DiffCase[] = [
       mount(s, { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['uid=1000', 'gid=1000', 'mode=700'] });
     },
     expect: { code: 0, stdout: /^700 1000:1000\n1000:1000\n$/ },
+  },
+  // Mount propagation: the bind's flag, then the root's (docs/architecture.md "Mount propagation").
+  propagationCase('bind-propagation-none', ['rbind'], ''),
+  propagationCase('bind-propagation-shared', ['bind', 'shared'], 'shared'),
+  propagationCase('bind-propagation-rshared', ['rbind', 'rshared'], 'shared'),
+  propagationCase('bind-propagation-slave', ['bind', 'slave'], ''),
+  propagationCase('bind-propagation-rslave', ['rbind', 'rslave'], ''),
+  propagationCase('bind-propagation-private', ['bind', 'private'], ''),
+  propagationCase('bind-propagation-rprivate', ['rbind', 'rprivate'], ''),
+  propagationCase('bind-propagation-unbindable', ['rbind', 'runbindable'], 'unbindable'),
+  propagationCase('rootfs-propagation-private', ['rbind', 'rshared'], 'shared', 'private'),
+  propagationCase('rootfs-propagation-shared', ['rbind', 'rshared'], 'shared', 'shared'),
+  propagationCase('rootfs-propagation-slave', ['rbind', 'rshared'], 'shared', 'slave'),
+  // What containerd's CRI writes for a Kubernetes HostToContainer and a Bidirectional mount.
+  propagationCase('rootfs-propagation-rslave', ['rbind', 'rslave'], '', 'rslave'),
+  propagationCase('rootfs-propagation-rshared', ['rbind', 'rshared'], 'shared', 'rshared'),
+  propagationCase('rootfs-propagation-rprivate', ['rbind', 'rshared'], 'shared', 'rprivate'),
+  {
+    // Propagation at work inside the container: /other, bound from the rshared /data, joins its
+    // peer group and is made its slave; a tmpfs mounted on /data/sub appears on /other/sub, one
+    // mounted on /other/sub stays there. Under kata-runtime /data was private until crun's
+    // post-pivot rprivate was avoided, and /other/sub then got only its own tmpfs.
+    name: 'propagation-inside-container',
+    args: sh('mount --bind /data /other && mount --make-slave /other && mount -t tmpfs a /data/sub && mount -t tmpfs b /other/sub && awk \'$5 ~ /^\\/(data|other)/ { o = ""; for (i = 7; $i != "-"; i++) o = o " " $i; print $5 o ($(i + 1) == "tmpfs" ? " " $(i + 2) : "") }\' /proc/self/mountinfo'),
+    setup: (ctx) => {
+      for (const d of ['data/sub', 'other/sub']) fs.mkdirSync(path.join(ctx.host, d), { recursive: true });
+    },
+    edit: (s, ctx) => {
+      caps(s, [...DEFAULT_CAPS, 'CAP_SYS_ADMIN']);
+      bindHost(s, ctx, 'data', '/data', ['rbind', 'rshared']);
+      bindHost(s, ctx, 'other', '/other', ['rbind']);
+    },
+    normalise: [PEER_GROUPS],
+    exception: PEER_GROUPS_WHY,
+    expect: { code: 0, stdout: new RegExp(`^/data shared:\\d+${M}\n/other${M}\n/other master:\\d+\n/data/sub shared:\\d+ a\n/other/sub master:\\d+ a\n/other/sub b\n$`) },
+  },
+  {
+    name: 'tmpfs-propagation-shared',
+    ...MOUNT_TAGS,
+    edit: (s) => {
+      mount(s, { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['rshared', 'size=1m'] });
+      mount(s, { destination: '/scratch/in', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] });
+    },
+    expect: { code: 0, stdout: new RegExp(`^/${M}\n/scratch shared:\\d+\n/scratch/in shared:\\d+\n$`) },
   },
 
   // ---- masked and readonly paths ---------------------------------------------------------------

@@ -79,7 +79,8 @@ const schemaCases: Case[] = [
   { name: 'a hook timeout of 0', edit: (s) => hooks(s, { prestart: [{ path: '/bin/true', timeout: 0 }] }), expect: 'hooks.prestart.0.timeout: must be >= 1, got 0' },
   { name: 'a hook without a path', edit: (s) => hooks(s, { poststop: [{ args: ['true'] }] }), expect: 'hooks.poststop.0.path: is required' },
   { name: 'a hugepage size of 2X', edit: (s) => void (resources(s)['hugepageLimits'] = [{ pageSize: '2X', limit: 1 }]), expect: 'linux.resources.hugepageLimits.0.pageSize: must be a page size such as 2MB or 1GB, got "2X"' },
-  { name: 'rootfs propagation rprivate', edit: (s) => void (linux(s)['rootfsPropagation'] = 'rprivate'), expect: 'linux.rootfsPropagation: must be one of private, shared, slave, unbindable, got "rprivate"' },
+  // runc's set, wider than the schema's (rslave and rshared come from Kubernetes through containerd)
+  { name: 'rootfs propagation recursive', edit: (s) => void (linux(s)['rootfsPropagation'] = 'recursive'), expect: 'linux.rootfsPropagation: must be one of private, shared, slave, unbindable, rprivate, rshared, rslave, runbindable, got "recursive"' },
   { name: 'a sysctl value that is a number', edit: (s) => sysctl(s, { 'net.ipv4.ip_forward': 1 }), expect: 'linux.sysctl["net.ipv4.ip_forward"]: must be string, got 1' },
   { name: 'an annotation value that is a number', edit: (s) => void (s['annotations'] = { 'org.example.n': 1 }), expect: 'annotations["org.example.n"]: must be string, got 1' },
   { name: 'a fractional memory limit', edit: (s) => void (resources(s)['memory'] = { limit: 1.5 }), expect: 'linux.resources.memory.limit: must be integer, got 1.5' },

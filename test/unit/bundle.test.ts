@@ -304,6 +304,15 @@ describe('schema messages', () => {
     ]);
   });
 
+  it('rootfsPropagation takes runc\'s values, recursive ones too (containerd writes rslave and rshared)', () => {
+    for (const v of ['private', 'shared', 'slave', 'unbindable', 'rprivate', 'rshared', 'rslave', 'runbindable']) {
+      expect(schemaErrors(spec((s) => void (linux(s)['rootfsPropagation'] = v))), v).toEqual([]);
+    }
+    expect(schemaErrors(spec((s) => void (linux(s)['rootfsPropagation'] = 'Rslave')))).toEqual([
+      'linux.rootfsPropagation: must be one of private, shared, slave, unbindable, rprivate, rshared, rslave, runbindable, got "Rslave"',
+    ]);
+  });
+
   it('JSON paths quote keys that are not plain names', () => {
     expect(jsonPath([])).toBe('(root)');
     expect(jsonPath(['linux', 'namespaces', 3, 'type'])).toBe('linux.namespaces.3.type');

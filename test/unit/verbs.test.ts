@@ -159,6 +159,20 @@ describe('host side of the spec', () => {
     expect(plan.spec.linux?.cgroupsPath).toBe('/kata/c1');
   });
 
+  it('the guest\'s rootfsPropagation is always `private`, and bind propagation options pass through', () => {
+    // crun re-applies rootfsPropagation to the container's root after pivot_root (rprivate by
+    // default), which would undo a bind's `shared`; see docs/architecture.md "Mount propagation".
+    for (const rp of [undefined, 'private', 'shared', 'slave', 'unbindable', 'rprivate', 'rshared', 'rslave', 'runbindable']) {
+      const spec = defaultSpec(['true']) as unknown as Spec;
+      if (rp !== undefined && spec.linux) spec.linux['rootfsPropagation'] = rp;
+      spec.mounts = [{ destination: '/v', type: 'bind', source: tmp, options: ['rbind', 'rshared'] }];
+      const plan = toGuestPlan(spec, 'c1', tmp);
+      expect(plan.spec.linux?.['rootfsPropagation']).toBe('private');
+      expect(plan.spec.mounts?.[0]?.options).toEqual(['rbind', 'rshared']);
+      expect(spec.linux?.['rootfsPropagation']).toBe(rp);
+    }
+  });
+
   it('an AppArmor profile is dropped on the way to the guest (it has no AppArmor)', () => {
     const spec = defaultSpec(['true']) as unknown as Spec;
     (spec.process as unknown as Record<string, unknown>)['apparmorProfile'] = 'docker-default';
