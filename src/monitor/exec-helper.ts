@@ -11,11 +11,15 @@ import { relayExec } from '../runtime/exec.js';
 import { exitLike } from '../util/exit.js';
 import { openMonitor, type ControlRequest } from './control.js';
 import { reportReady } from './launch.js';
+import { joinCgroup } from '../cgroups/host.js';
+import type { CgroupDir } from '../cgroups/paths.js';
 
 export interface ExecHelperRequest {
   req: Extract<ControlRequest, { op: 'exec' }>;
   stdio: boolean;
   tty: boolean;
+  /** The container's host cgroup: the helper stands for a process of the container and joins it. */
+  cgroup?: CgroupDir[];
 }
 
 async function main(): Promise<void> {
@@ -31,6 +35,7 @@ async function main(): Promise<void> {
   process.chdir(dir);
   let call;
   try {
+    if (r.cgroup !== undefined) joinCgroup(r.cgroup, process.pid);
     call = await openMonitor('monitor.sock', r.req, 130000);
   } catch (e) {
     const k = toKataError(e, 'E_MONITOR');

@@ -61,6 +61,7 @@ describe('defaults', () => {
       vcpus: 1,
       memoryMiB: 256,
       memoryOverheadMiB: 128,
+      hostMemoryOverheadMiB: 384,
       minMemoryMiB: 128,
       sharedFs: 'virtio-fs',
       enableAnnotations: [],
