@@ -167,30 +167,51 @@ function removeEmpty(dirs: readonly string[]): void {
   }
 }
 
+/** The process's working directory, '' if it is gone or unreadable. */
+function cwdOf(pid: number): string {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Removes the cgroup from every hierarchy, then the ancestors create made if they are empty. Its
  * processes should be gone already; a cgroup still busy is retried (exiting processes leave it a
- * moment later), and after `graceMs` whatever is still listed in a cgroup create made is
- * SIGKILLed: only the VM's processes can be there. Returns what could not be removed, one line each.
+ * moment later), and after `graceMs` the processes still in it that are ours are SIGKILLed. Ours
+ * are recognised by their working directory, the container's state directory `ownDir` (the
+ * monitor, QEMU, virtiofsd and exec helpers all run there): a cgroupsPath two containers share
+ * (runc allows it, with a warning) holds the other one's processes, which are left alone, and so is
+ * that cgroup. Returns what could not be removed, one line each.
  */
-export async function removeCgroup(cg: HostCgroup, timeoutMs = 5000, graceMs = 1000): Promise<string[]> {
+export async function removeCgroup(cg: HostCgroup, ownDir: string, timeoutMs = 5000, graceMs = 1000): Promise<string[]> {
   const start = Date.now();
   const failed: string[] = [];
+  let own = ownDir;
+  try {
+    own = fs.realpathSync(ownDir); // /proc/<pid>/cwd is the real path (--root may be a symlink)
+  } catch {
+    // the state directory is gone: no process can be recognised as ours
+  }
   for (const d of cg.dirs) {
     for (;;) {
       try {
         rmTree(d.dir);
         break;
       } catch (e) {
-        const code = errnoCode(e);
         const waited = Date.now() - start;
-        if (code !== 'EBUSY' || waited > timeoutMs) {
+        if (errnoCode(e) !== 'EBUSY' || waited > timeoutMs) {
           failed.push(`${d.dir}: ${e instanceof Error ? e.message : String(e)}`);
           break;
         }
-        // Only in a cgroup create made: one that existed before may hold processes not ours.
-        if (waited > graceMs && cg.created.includes(d.dir)) {
-          for (const pid of pidsIn(d.dir)) {
+        const cwds = pidsIn(d.dir).map((pid) => ({ pid, cwd: cwdOf(pid) }));
+        const ours = cwds.filter((p) => p.cwd === own).map((p) => p.pid);
+        // Shared with another container: only live processes of theirs are left (one that is
+        // exiting has no cwd any more, and is waited for). The cgroup is theirs now.
+        if (cwds.length > 0 && cwds.every((p) => p.cwd !== '' && p.cwd !== own)) break;
+        if (waited > graceMs) {
+          for (const pid of ours) {
             try {
               process.kill(pid, 'SIGKILL');
             } catch {

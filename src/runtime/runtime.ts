@@ -207,7 +207,7 @@ export class Runtime {
         await gone;
       }
       // QEMU and virtiofsd die with the monitor; the cgroup goes once they are gone.
-      for (const f of await removeCgroup(cgroup)) cleanup.push(new KataError('E_CGROUP', `host cgroup not removed: ${f}`));
+      for (const f of await removeCgroup(cgroup, files.dir)) cleanup.push(new KataError('E_CGROUP', `host cgroup not removed: ${f}`));
       try {
         this.store.remove(opts.id);
       } catch (c) {
@@ -337,7 +337,7 @@ export class Runtime {
     // The cgroup last, once nothing runs in it. One that cannot be removed fails the delete and
     // keeps the record, so that a later delete tries again: nothing may be left behind.
     if (rec.cgroup !== undefined) {
-      const failed = await removeCgroup(rec.cgroup);
+      const failed = await removeCgroup(rec.cgroup, this.store.dirFor(id));
       if (failed.length > 0) throw new KataError('E_CGROUP', `cannot remove the host cgroup: ${failed.join('; ')}`);
     }
     const hooks = this.hooksOf(id);
