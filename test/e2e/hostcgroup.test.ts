@@ -192,6 +192,13 @@ describe(`the container's cgroup on the host (${runtime})`, () => {
   });
 });
 
+/** Neither the cgroup (an absolute path under PARENT) nor PARENT, which kata-runtime made, nor anything else. */
+function expectNoCgroupLeft(p: string): void {
+  expect(existing(hierarchyDirs(p))).toEqual([]);
+  expect(existing(hierarchyDirs(`/${PARENT}`))).toEqual([]);
+  expect(leftovers(env)).toEqual([]);
+}
+
 describe.runIf(kata)('the cgroup holds the VM, and goes with it', () => {
   it('a failed create (prestart hook) removes the cgroup the monitor had joined', async () => {
     const p = `/${PARENT}/hookfail`;
@@ -204,9 +211,7 @@ describe.runIf(kata)('the cgroup holds the VM, and goes with it', () => {
     // The monitor was in it when the hook ran...
     expect(fs.readFileSync(path.join(env.tmp, 'hookfail.procs'), 'utf8').trim()).toMatch(/^[0-9]+$/);
     // ...and nothing is left.
-    expect(existing(hierarchyDirs(p))).toEqual([]);
-    expect(existing(hierarchyDirs(`/${PARENT}`))).toEqual([]);
-    expect(leftovers(env)).toEqual([]);
+    expectNoCgroupLeft(p);
   });
 
   it('kill -9 of the monitor, then delete --force: no cgroup left', async () => {
@@ -216,9 +221,7 @@ describe.runIf(kata)('the cgroup holds the VM, and goes with it', () => {
     process.kill(vm.monitor, 'SIGKILL');
     await waitForStatus(env.root, 'crash', 'stopped', 10000);
     await deleted('crash');
-    expect(existing(hierarchyDirs(p))).toEqual([]);
-    expect(existing(hierarchyDirs(`/${PARENT}`))).toEqual([]);
-    expect(leftovers(env)).toEqual([]);
+    expectNoCgroupLeft(p);
   });
 
   it('an exec --detach helper joins the cgroup', async () => {
