@@ -85,6 +85,7 @@ class Monitor {
         reportReady({ ok: false, code: k.code, message: k.oneLine() });
         exitNow(1);
       }
+      this.log('info', `joined the host cgroup ${rec.cgroup.path} (${rec.cgroup.driver}, ${rec.cgroup.dirs.length} hierarchies)`);
     }
     this.store.write(this.rec);
     for (const s of FORWARDED_SIGNALS) process.on(s, () => this.forwardSignal(s));
