@@ -126,13 +126,28 @@ export function setLimits(dirs: readonly CgroupDir[], limits: HostLimits): void 
   for (const d of dirs) writeAll(d.dir, limitWrites(limits, d.version, d.subsystems, available(d)));
 }
 
-/** Memory the cgroup holds now (bytes), from the first hierarchy that accounts memory. */
-export function memoryUsage(dirs: readonly CgroupDir[]): number | undefined {
+/**
+ * Memory the cgroup holds and the kernel cannot reclaim (bytes): its use less the file cache that
+ * is not shared memory (guest RAM is a memfd, i.e. shmem, counted in the cache but not
+ * reclaimable without swap). From the first hierarchy that accounts memory.
+ */
+export function memoryHeld(dirs: readonly CgroupDir[]): number | undefined {
   for (const d of dirs) {
-    const text = d.version === 1 ? (d.subsystems.includes('memory') ? read(d.dir, 'memory.usage_in_bytes') : '') : read(d.dir, 'memory.current');
-    if (/^[0-9]+$/.test(text)) return Number(text);
+    const v1 = d.version === 1;
+    if (v1 && !d.subsystems.includes('memory')) continue;
+    const usage = Number(read(d.dir, v1 ? 'memory.usage_in_bytes' : 'memory.current') || NaN);
+    if (!Number.isFinite(usage)) continue;
+    return Math.max(0, usage - reclaimableCache(read(d.dir, 'memory.stat'), v1));
   }
   return undefined;
+}
+
+/** File cache that is not shmem, from memory.stat (v1: hierarchical total_* fields). */
+export function reclaimableCache(stat: string, v1: boolean): number {
+  const field = (name: string): number => Number(new RegExp(`^${name} ([0-9]+)$`, 'm').exec(stat)?.[1] ?? 0);
+  const cache = field(v1 ? 'total_cache' : 'file');
+  const shmem = field(v1 ? 'total_shmem' : 'shmem');
+  return Math.max(0, cache - shmem);
 }
 
 function pidsIn(dir: string): number[] {

@@ -11,6 +11,7 @@
  *   have, never the container's own number (QEMU alone has more threads than a small limit).
  * Pure arithmetic; host.ts writes the files.
  */
+import { KataError } from '../errors.js';
 import { isRecord } from '../util/json.js';
 
 const MIB = 1024 * 1024;
@@ -125,4 +126,15 @@ export function limitWrites(l: HostLimits, version: 1 | 2, subsystems: readonly 
   }
   if (has('pids') && l.pids !== undefined) w.push({ file: 'pids.max', value: n(l.pids, 'max') });
   return w;
+}
+
+/**
+ * An update may not set a host memory limit below what the VM already holds (`held`, bytes that
+ * cannot be reclaimed): guest RAM once touched stays with QEMU, and the kernel would refuse the
+ * write (v1) or OOM-kill the VM (v2). Throws before anything changes.
+ */
+export function checkMemoryUpdate(l: HostLimits, held: number | undefined): void {
+  if (typeof l.memory !== 'number' || held === undefined || held <= l.memory) return;
+  const mib = (n: number): number => Math.ceil(n / MIB);
+  throw new KataError('E_CGROUP', `cannot lower the host memory limit to ${mib(l.memory)} MiB: the VM already holds ${mib(held)} MiB of host memory, which it does not give back`);
 }

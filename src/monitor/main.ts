@@ -32,8 +32,8 @@ import { awaitGo, decodeLaunch, reportReady, reportStage, type ReadyReport } fro
 import { connectTaps, createMacvtaps, detach, scanNetns, type Attached } from '../net/host.js';
 import { EMPTY_PLAN, type NetPlan } from '../net/plan.js';
 import { FdSink, pumpFd } from './stdio.js';
-import { joinCgroup, memoryUsage, setLimits } from '../cgroups/host.js';
-import { hostLimits } from '../cgroups/limits.js';
+import { joinCgroup, memoryHeld, setLimits } from '../cgroups/host.js';
+import { checkMemoryUpdate, hostLimits } from '../cgroups/limits.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
@@ -377,13 +377,7 @@ class Monitor {
     const cg = this.rec.cgroup;
     const cfg = this.launch.config;
     const limits = hostLimits(resources, { vmMemoryMiB: cfg.memoryMiB, memoryOverheadMiB: cfg.memoryOverheadMiB, hostMemoryOverheadMiB: cfg.hostMemoryOverheadMiB });
-    if (cg !== undefined && typeof limits.memory === 'number') {
-      const used = memoryUsage(cg.dirs);
-      if (used !== undefined && used > limits.memory) {
-        const mib = (n: number): number => Math.ceil(n / 1048576);
-        throw new KataError('E_CGROUP', `cannot lower the host memory limit to ${mib(limits.memory)} MiB: the VM already holds ${mib(used)} MiB of host memory, which it does not give back`);
-      }
-    }
+    if (cg !== undefined) checkMemoryUpdate(limits, memoryHeld(cg.dirs));
     await conn.request({ op: 'update', containerId: this.rec.id, resources });
     if (cg !== undefined) {
       setLimits(cg.dirs, limits);

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createCgroup } from '../../src/cgroups/host.js';
+import { createCgroup, reclaimableCache } from '../../src/cgroups/host.js';
 import { layoutFrom, parseMountinfo, parseProcCgroup } from '../../src/cgroups/layout.js';
-import { hostLimits, hostMemoryBytes, limitWrites, sharesToWeight, EXEC_HELPER_TASKS, VM_HOST_TASKS } from '../../src/cgroups/limits.js';
+import { checkMemoryUpdate, hostLimits, hostMemoryBytes, limitWrites, sharesToWeight, EXEC_HELPER_TASKS, VM_HOST_TASKS } from '../../src/cgroups/limits.js';
 import { cleanPath, expandSlice, placeCgroup, systemdPath } from '../../src/cgroups/paths.js';
 import { KataError } from '../../src/errors.js';
 
@@ -211,6 +211,15 @@ describe('host limits', () => {
     expect(VM_HOST_TASKS).toBeGreaterThanOrEqual(64);
   });
 
+  it('an update may not lower the memory limit below what the VM holds', () => {
+    const l = hostLimits({ memory: { limit: 128 * MiB } }, basis); // 640 MiB on the host
+    expect(() => checkMemoryUpdate(l, 700 * MiB)).toThrow('cannot lower the host memory limit to 640 MiB: the VM already holds 700 MiB of host memory');
+    expect(() => checkMemoryUpdate(l, 640 * MiB)).not.toThrow();
+    expect(() => checkMemoryUpdate(l, undefined)).not.toThrow();
+    expect(() => checkMemoryUpdate({ memory: 'max' }, 700 * MiB)).not.toThrow();
+    expect(() => checkMemoryUpdate({ cpuQuota: 1000 }, 700 * MiB)).not.toThrow();
+  });
+
   it('converts shares to a cgroup v2 weight as runc does', () => {
     expect(sharesToWeight(2)).toBe(1);
     expect(sharesToWeight(1024)).toBe(39);
@@ -281,5 +290,15 @@ describe('creating the directories', () => {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+describe('memory the VM holds', () => {
+  it('is the use less the file cache that is not shmem (guest RAM is a memfd)', () => {
+    // v1, from this host after a container read a 600 MiB file through virtio-fs
+    const v1 = 'cache 1\nrss 2\ntotal_cache 724615168\ntotal_rss 77369344\ntotal_shmem 324079616\ntotal_mapped_file 324079616\n';
+    expect(reclaimableCache(v1, true)).toBe(724615168 - 324079616);
+    expect(reclaimableCache('anon 5\nfile 300\nshmem 100\nfile_mapped 100\n', false)).toBe(200);
+    expect(reclaimableCache('', true)).toBe(0);
   });
 });
