@@ -200,6 +200,25 @@ function expectNoCgroupLeft(p: string): void {
 }
 
 describe.runIf(kata)('the cgroup holds the VM, and goes with it', () => {
+  it('--systemd-cgroup: slice:prefix:name becomes the scope systemd would make, managed as cgroupfs', async () => {
+    const scope = `/system.slice/kata-e2e-${PARENT}-sd.scope`;
+    const b = env.bundle('sd', ['sleep', '600'], withResources(`system.slice:kata-e2e:${PARENT}-sd`));
+    const r = await kr(env.root, ['--systemd-cgroup', 'create', '-b', b, 'sd'], { detached: true });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const pid = vmPids('sd').monitor;
+    for (const [ctrls, at] of cgroupsOf(pid)) expect(`${ctrls}:${at}`).toBe(`${ctrls}:${scope}`);
+    await deleted('sd');
+    expect(existing(hierarchyDirs(scope))).toEqual([]);
+    // A path that is not slice:prefix:name is refused with runc's message, and nothing is made.
+    const bad = env.bundle('sdbad', ['true'], withResources(`/${PARENT}/sdbad`));
+    const f = await kr(env.root, ['--systemd-cgroup', 'create', '-b', bad, 'sdbad'], { detached: true });
+    expect(f.code).toBe(1);
+    expect(f.stderr.trim().split('\n')).toEqual([`expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "/${PARENT}/sdbad" instead`]);
+    expect(existing(hierarchyDirs(`/${PARENT}/sdbad`))).toEqual([]);
+    expect(leftovers(env)).toEqual([]);
+  });
+
   it('a failed create (prestart hook) removes the cgroup the monitor had joined', async () => {
     const p = `/${PARENT}/hookfail`;
     const b = env.bundle('hookfail', ['true'], (spec) => {
