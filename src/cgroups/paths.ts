@@ -95,7 +95,7 @@ function dirIn(layout: CgroupLayout, h: Hierarchy, inner: string): string {
 /** Where the container's cgroup is on this layout, for the spec's cgroupsPath and the driver. */
 export function placeCgroup(layout: CgroupLayout, cgroupsPath: string | undefined, id: string, driver: CgroupDriver): CgroupPlace {
   const inner = driver === 'systemd' ? systemdPath(cgroupsPath ?? '', id) : cleanPath(cgroupsPath ?? '') || cleanPath(id);
-  if (inner === '/' || inner === '.') throw new KataError('E_INVALID_BUNDLE', `linux.cgroupsPath: ${JSON.stringify(cgroupsPath)} names the root of the hierarchy, not a cgroup of its own`);
+  if (inner === '/' || inner === '.') throw new KataError('E_INVALID_BUNDLE', `linux.cgroupsPath: ${JSON.stringify(cgroupsPath)} names ${inner === '/' ? "the hierarchy's root" : "the caller's own cgroup"}, not a cgroup of the container's own`);
   const dirs: CgroupDir[] = [];
   for (const h of layout.hierarchies) {
     const dir = dirIn(layout, h, inner);

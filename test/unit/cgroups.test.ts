@@ -6,7 +6,6 @@ import { createCgroup, reclaimableCache } from '../../src/cgroups/host.js';
 import { layoutFrom, parseMountinfo, parseProcCgroup } from '../../src/cgroups/layout.js';
 import { checkMemoryUpdate, hostLimits, hostMemoryBytes, limitWrites, sharesToWeight, EXEC_HELPER_TASKS, VM_HOST_TASKS } from '../../src/cgroups/limits.js';
 import { cleanPath, expandSlice, placeCgroup, systemdPath } from '../../src/cgroups/paths.js';
-import { KataError } from '../../src/errors.js';
 
 // This host's table (Debian 12 without systemd): v1 hierarchies, cpu and cpuacct apart, plus cgroup2.
 const HYBRID_MI = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -140,9 +139,9 @@ describe('cgroupfs driver paths (runc 1.1.5)', () => {
     expect(dirs(placeCgroup(hybrid, '../../../etc', 'x', 'cgroupfs'))).toContain('/sys/fs/cgroup/pids/etc');
   });
 
-  it('refuses the root of the hierarchy itself', () => {
-    expect(() => placeCgroup(hybrid, '/', 'x', 'cgroupfs')).toThrow(/root of the hierarchy/);
-    expect(() => placeCgroup(hybrid, '..', 'x', 'cgroupfs')).toThrow(KataError);
+  it('refuses the root of the hierarchy and the caller\'s own cgroup (runc would join them)', () => {
+    expect(() => placeCgroup(hybrid, '/', 'x', 'cgroupfs')).toThrow('linux.cgroupsPath: "/" names the hierarchy\'s root, not a cgroup of the container\'s own');
+    expect(() => placeCgroup(hybrid, '..', 'x', 'cgroupfs')).toThrow(/"\.\." names the caller's own cgroup/);
   });
 });
 
