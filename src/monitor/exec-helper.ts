@@ -35,7 +35,13 @@ async function main(): Promise<void> {
   process.chdir(dir);
   let call;
   try {
-    if (r.cgroup !== undefined) joinCgroup(r.cgroup, process.pid);
+    if (r.cgroup !== undefined) {
+      joinCgroup(r.cgroup, process.pid);
+      // In the cgroup's memory the VM is the big process: should the limit ever be reached, the
+      // OOM killer must take a helper (its process dies, as an exec'd process would) rather than
+      // QEMU (the whole container). Raising one's own score needs no privilege.
+      fs.writeFileSync('/proc/self/oom_score_adj', '1000');
+    }
     call = await openMonitor('monitor.sock', r.req, 130000);
   } catch (e) {
     const k = toKataError(e, 'E_MONITOR');

@@ -243,7 +243,7 @@ describe.runIf(kata)('the cgroup holds the VM, and goes with it', () => {
     expectNoCgroupLeft(p);
   });
 
-  it('an exec --detach helper joins the cgroup', async () => {
+  it('an exec --detach helper joins the cgroup, first in line for its OOM killer', async () => {
     const p = `/${PARENT}/exec`;
     await created('exec', p);
     expect((await kr(env.root, ['start', 'exec'])).code).toBe(0);
@@ -253,6 +253,8 @@ describe.runIf(kata)('the cgroup holds the VM, and goes with it', () => {
     expect(r.code).toBe(0);
     const helper = Number(fs.readFileSync(pidFile, 'utf8'));
     for (const d of hierarchyDirs(p)) expect(procsIn(d)).toContain(helper);
+    // A memory cgroup OOM takes the helper before QEMU.
+    expect(fs.readFileSync(`/proc/${helper}/oom_score_adj`, 'utf8').trim()).toBe('1000');
     await deleted('exec');
     expect(existing(hierarchyDirs(p))).toEqual([]);
   });
