@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'E_HOOK', // an OCI hook failed or timed out
   'E_NETWORK', // the container's network namespace could not be mirrored into the VM
   'E_IO', // the CLI's own stdout could not be written (read-only or invalid fd)
+  'E_CGROUP', // the container's host cgroup could not be created, joined, limited or removed
   'E_INTERNAL',
 ] as const;
 

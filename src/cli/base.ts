@@ -10,7 +10,7 @@ export const globalFlags = {
   log: Flags.string({ description: 'set the log file to write runtime logs to', default: '', helpGroup: 'GLOBAL' }),
   'log-format': Flags.string({ description: 'set the log format (text or json)', options: ['text', 'json'], default: 'text', helpGroup: 'GLOBAL' }),
   debug: Flags.boolean({ description: 'enable debug logging', default: false, helpGroup: 'GLOBAL' }),
-  'systemd-cgroup': Flags.boolean({ description: 'accepted for compatibility; the guest manages its own cgroups', default: false, helpGroup: 'GLOBAL' }),
+  'systemd-cgroup': Flags.boolean({ description: 'name the host cgroup as systemd would (cgroupsPath "slice:prefix:name"); see docs/cli-compat.md', default: false, helpGroup: 'GLOBAL' }),
   rootless: Flags.string({ description: 'accepted for compatibility (true, false or auto)', default: 'auto', helpGroup: 'GLOBAL' }),
   criu: Flags.string({ description: 'accepted for compatibility; checkpoint/restore is not supported', default: 'criu', helpGroup: 'GLOBAL' }),
   config: Flags.string({
@@ -46,7 +46,7 @@ export abstract class RuntimeCommand extends Command {
     // Loaded after the logger exists, so that a configuration error reaches --log too.
     const config = loadConfig(process.env, { file: g.config });
     if (config.debug && !g.debug) this.logger = new Logger(g.log === '' ? undefined : g.log, format, true);
-    return new Runtime(g.root, this.logger, config);
+    return new Runtime(g.root, this.logger, config, { cgroupDriver: g['systemd-cgroup'] ? 'systemd' : 'cgroupfs' });
   }
 
   /** One error line on stderr and in --log (level=error), as runc reports a failure. */

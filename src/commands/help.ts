@@ -37,7 +37,7 @@ export default class Help extends Command {
       '   --log-format value  set the log format (text or json) (default: "text")',
       '   --debug             enable debug logging',
       '   --config value      configuration file (default: /etc/kata-containers/configuration.toml if present)',
-      '   --systemd-cgroup    accepted for compatibility',
+      '   --systemd-cgroup    name the host cgroup as systemd would ("slice:prefix:name")',
       '   --help, -h          show help',
       '   --version, -v       print the version',
       '',

@@ -150,6 +150,7 @@ export const FIELDS: FieldTable = {
   maxVcpus: { section: q, key: 'default_maxvcpus', fromToml: nonNegative.fromToml, env: [], dflt: () => 0 },
   memoryMiB: { section: q, key: 'default_memory', fromToml: positive.fromToml, env: [{ name: 'KATA_MEMORY_MIB', parse: positive.parse }], dflt: () => 256 },
   memoryOverheadMiB: { section: q, key: 'memory_overhead', fromToml: nonNegative.fromToml, env: [], dflt: () => 128 },
+  hostMemoryOverheadMiB: { section: q, key: 'host_memory_overhead', fromToml: nonNegative.fromToml, env: [], dflt: () => 384 },
   minMemoryMiB: { section: q, key: 'min_memory', fromToml: positive.fromToml, env: [], dflt: () => 128 },
   maxMemoryMiB: { section: q, key: 'default_maxmemory', fromToml: nonNegative.fromToml, env: [], dflt: () => 0 },
   sharedFs: { section: q, key: 'shared_fs', fromToml: oneOf(['virtio-fs']), env: [], dflt: () => 'virtio-fs' },

@@ -34,6 +34,11 @@ export interface RuntimeConfig {
   memoryMiB: number;
   /** MiB added to a container's memory limit to size its VM: guest kernel, agent, crun (`memory_overhead`, ours). */
   memoryOverheadMiB: number;
+  /**
+   * MiB the host cgroup's memory limit allows beyond the VM's RAM: QEMU's own memory (TCG's
+   * translation cache included), the monitor, virtiofsd, exec helpers (`host_memory_overhead`, ours).
+   */
+  hostMemoryOverheadMiB: number;
   /** Least MiB any VM gets (`min_memory`, ours). Always <= memoryMiB. */
   minMemoryMiB: number;
   /** Most MiB a VM may get (`default_maxmemory`; 0 in the file = the host's memory). Always >= memoryMiB. */

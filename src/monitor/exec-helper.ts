@@ -11,11 +11,15 @@ import { relayExec } from '../runtime/exec.js';
 import { exitLike } from '../util/exit.js';
 import { openMonitor, type ControlRequest } from './control.js';
 import { reportReady } from './launch.js';
+import { joinCgroup } from '../cgroups/host.js';
+import type { CgroupDir } from '../cgroups/paths.js';
 
 export interface ExecHelperRequest {
   req: Extract<ControlRequest, { op: 'exec' }>;
   stdio: boolean;
   tty: boolean;
+  /** The container's host cgroup: the helper stands for a process of the container and joins it. */
+  cgroup?: CgroupDir[];
 }
 
 async function main(): Promise<void> {
@@ -31,6 +35,13 @@ async function main(): Promise<void> {
   process.chdir(dir);
   let call;
   try {
+    if (r.cgroup !== undefined) {
+      joinCgroup(r.cgroup, process.pid);
+      // In the cgroup's memory the VM is the big process: should the limit ever be reached, the
+      // OOM killer must take a helper (its process dies, as an exec'd process would) rather than
+      // QEMU (the whole container). Raising one's own score needs no privilege.
+      fs.writeFileSync('/proc/self/oom_score_adj', '1000');
+    }
     call = await openMonitor('monitor.sock', r.req, 130000);
   } catch (e) {
     const k = toKataError(e, 'E_MONITOR');

@@ -32,6 +32,8 @@ import { awaitGo, decodeLaunch, reportReady, reportStage, type ReadyReport } fro
 import { connectTaps, createMacvtaps, detach, scanNetns, type Attached } from '../net/host.js';
 import { EMPTY_PLAN, type NetPlan } from '../net/plan.js';
 import { FdSink, pumpFd } from './stdio.js';
+import { joinCgroup, memoryHeld, setLimits } from '../cgroups/host.js';
+import { checkMemoryUpdate, hostLimits } from '../cgroups/limits.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
@@ -72,6 +74,19 @@ class Monitor {
     const rec = this.store.read(this.launch.id);
     if (rec === undefined) throw new KataError('E_INTERNAL', 'state file missing');
     this.rec = { ...rec, monitorPid: process.pid, monitorStartTime: startTimeOf(process.pid) };
+    // Into the container's host cgroup before anything else: QEMU, virtiofsd and every helper
+    // started from here inherit it, and the engine's stats see the whole VM.
+    if (rec.cgroup !== undefined) {
+      try {
+        joinCgroup(rec.cgroup.dirs, process.pid);
+      } catch (e) {
+        const k = toKataError(e, 'E_CGROUP');
+        this.log('error', k.oneLine());
+        reportReady({ ok: false, code: k.code, message: k.oneLine() });
+        exitNow(1);
+      }
+      this.log('info', `joined the host cgroup ${rec.cgroup.path} (${rec.cgroup.driver}, ${rec.cgroup.dirs.length} hierarchies)`);
+    }
     this.store.write(this.rec);
     for (const s of FORWARDED_SIGNALS) process.on(s, () => this.forwardSignal(s));
     // The sandbox exists (this process, in the container's netns): the CLI runs the createRuntime
@@ -337,7 +352,7 @@ class Monitor {
         return { result: { stats: decodeStatsResult(await conn.request({ op: 'stats', containerId: id })) } };
       case 'update':
         notPaused();
-        await conn.request({ op: 'update', containerId: id, resources: req.resources });
+        await this.update(conn, req.resources);
         return {};
       case 'events':
         return { attach: (sock) => this.subscribe(sock) };
@@ -350,6 +365,23 @@ class Monitor {
         const pid = await session.begin();
         return { result: { pid }, attach: (sock, rest) => session.attach(sock, rest) };
       }
+    }
+  }
+
+  /**
+   * `update`: the guest's cgroup (crun, as at create) and the host's. A host memory limit below what
+   * the VM already holds is refused before anything changes: guest memory, once touched, stays with
+   * QEMU, and the kernel would OOM-kill the whole VM (v2) or refuse the write (v1).
+   */
+  private async update(conn: AgentConnection, resources: Record<string, unknown>): Promise<void> {
+    const cg = this.rec.cgroup;
+    const cfg = this.launch.config;
+    const limits = hostLimits(resources, { vmMemoryMiB: cfg.memoryMiB, memoryOverheadMiB: cfg.memoryOverheadMiB, hostMemoryOverheadMiB: cfg.hostMemoryOverheadMiB });
+    if (cg !== undefined) checkMemoryUpdate(limits, memoryHeld(cg.dirs));
+    await conn.request({ op: 'update', containerId: this.rec.id, resources });
+    if (cg !== undefined) {
+      setLimits(cg.dirs, limits);
+      this.log('info', `host cgroup limits updated: ${JSON.stringify(limits)}`);
     }
   }
 

@@ -25,6 +25,10 @@ import { rfc3339Nano, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
 import { isAlive } from '../util/proc.js';
 import { validateId } from './ids.js';
+import { createCgroup, removeCgroup, type HostCgroup } from '../cgroups/host.js';
+import { hostLayout } from '../cgroups/layout.js';
+import { hostLimits } from '../cgroups/limits.js';
+import { placeCgroup, type CgroupDriver } from '../cgroups/paths.js';
 import { filesFor, StateStore, type ContainerRecord } from './store.js';
 import { toStateOutput, type StateOutput } from './state-output.js';
 
@@ -63,6 +67,11 @@ export interface Created {
   usesCallerTerminal: boolean;
 }
 
+export interface RuntimeOptions {
+  /** runc's --systemd-cgroup: how the spec's cgroupsPath names the host cgroup. */
+  cgroupDriver?: CgroupDriver;
+}
+
 /** The runtime library: every command is one call here. */
 export class Runtime {
   readonly store: StateStore;
@@ -71,6 +80,7 @@ export class Runtime {
     root: string,
     private readonly log: Logger,
     private readonly config: RuntimeConfig = loadConfig(),
+    private readonly opts: RuntimeOptions = {},
   ) {
     this.store = new StateStore(root);
   }
@@ -105,6 +115,16 @@ export class Runtime {
     this.log.debug(`VM for ${opts.id}: ${vmConfig.memoryMiB} MiB, ${vmConfig.vcpus} vCPU (${size.reason}${over.memoryMiB ?? over.vcpus ? '; annotations' : ''})`);
     const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
     const hooks = hostHooks(bundle.spec);
+    // The spec's cgroup exists on the host too and holds the VM (src/cgroups): named as runc names
+    // it, limited for a VM of this size.
+    const place = placeCgroup(hostLayout(), bundle.spec.linux?.cgroupsPath, opts.id, this.opts.cgroupDriver ?? 'cgroupfs');
+    const limits = hostLimits(bundle.spec.linux?.resources ?? {}, {
+      vmMemoryMiB: vmConfig.memoryMiB,
+      memoryOverheadMiB: this.config.memoryOverheadMiB,
+      hostMemoryOverheadMiB: this.config.hostMemoryOverheadMiB,
+    });
+    const cgroup: HostCgroup = { driver: place.driver, path: place.path, dirs: place.dirs, created: [] };
+    this.log.debug(`host cgroup of ${opts.id}: ${place.dirs.map((d) => d.dir).join(' ')}`);
     const files = this.store.createDir(opts.id);
     let monitor: ChildProcess | undefined;
     const rec: ContainerRecord = {
@@ -125,9 +145,16 @@ export class Runtime {
       qemuStartTime: '',
       virtiofsdPid: 0,
       virtiofsdStartTime: '',
+      cgroup,
     };
     try {
+      // Recorded before any directory exists: whatever happens next, `delete` knows what to remove.
       this.store.write(rec);
+      try {
+        createCgroup(cgroup.dirs, limits, cgroup.created);
+      } finally {
+        this.store.write(rec);
+      }
       const launch: Launch = {
         id: opts.id,
         bundle: bundle.dir,
@@ -179,6 +206,8 @@ export class Runtime {
         m.kill('SIGKILL');
         await gone;
       }
+      // QEMU and virtiofsd die with the monitor; the cgroup goes once they are gone.
+      for (const f of await removeCgroup(cgroup, files.dir)) cleanup.push(new KataError('E_CGROUP', `host cgroup not removed: ${f}`));
       try {
         this.store.remove(opts.id);
       } catch (c) {
@@ -304,6 +333,12 @@ export class Runtime {
     // The monitor removes its qdiscs from the container's netns; after a crash we do.
     if (rec.network?.netns != null) {
       for (const f of await detach(rec.network, rec.network.netns)) this.log.warn(`network teardown: ${f}`);
+    }
+    // The cgroup last, once nothing runs in it. One that cannot be removed fails the delete and
+    // keeps the record, so that a later delete tries again: nothing may be left behind.
+    if (rec.cgroup !== undefined) {
+      const failed = await removeCgroup(rec.cgroup, this.store.dirFor(id));
+      if (failed.length > 0) throw new KataError('E_CGROUP', `cannot remove the host cgroup: ${failed.join('; ')}`);
     }
     const hooks = this.hooksOf(id);
     this.store.remove(id);
@@ -449,7 +484,7 @@ export class Runtime {
     const dir = this.store.dirFor(opts.id);
     if (opts.detach) {
       const reqFile = path.join(dir, `exec-${execId}.json`);
-      const helperReq: ExecHelperRequest = { req, stdio, tty: withTty };
+      const helperReq: ExecHelperRequest = { req, stdio, tty: withTty, ...(rec.cgroup === undefined ? {} : { cgroup: rec.cgroup.dirs }) };
       fs.writeFileSync(reqFile, JSON.stringify(helperReq), { mode: 0o600 });
       const helper = spawn(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'monitor', 'exec-helper.js'), dir, reqFile], {
         cwd: dir,

@@ -8,6 +8,7 @@ import { isAlive, procInfo } from '../util/proc.js';
 import { validateId } from './ids.js';
 import { STATUSES, type Status } from './status.js';
 import { isRecord } from '../util/json.js';
+import type { HostCgroup } from '../cgroups/host.js';
 
 export const STATE_FILE = 'state.json';
 
@@ -43,6 +44,8 @@ export interface ContainerRecord {
    * when the spec named one: `delete` removes the qdiscs if the monitor could not.
    */
   network?: { netns: string | null; qdiscs: string[]; devices: string[] };
+  /** The container's cgroup on the host (holds the monitor, QEMU, virtiofsd): `delete` removes it. */
+  cgroup?: HostCgroup;
 }
 
 /**

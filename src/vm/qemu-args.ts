@@ -6,6 +6,14 @@ function esc(v: string): string {
 }
 
 /**
+ * TCG's translation cache (MiB). QEMU 7.2's default is 1 GiB, which a long-running guest fills and
+ * keeps resident: bounded here so that the VM's host memory is guest RAM plus a known overhead
+ * (the host cgroup's memory limit counts on it: docs/architecture.md). Booting and a busy shell
+ * use ~55 MiB of it.
+ */
+export const TCG_TB_MIB = 128;
+
+/**
  * Pure argv builder for QEMU (tested by equality). microvm: virtio-mmio devices, no firmware,
  * PVH kernel; q35: the same devices on PCI, for kernels that need ACPI.
  */
@@ -15,7 +23,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
   const args: string[] = [
     '-name', esc(spec.name),
     '-machine', mmio ? 'microvm,acpi=off,x-option-roms=off,memory-backend=mem' : 'q35,memory-backend=mem',
-    '-accel', spec.accel,
+    '-accel', spec.accel === 'tcg' ? `tcg,tb-size=${TCG_TB_MIB}` : spec.accel,
     '-cpu', spec.accel === 'kvm' ? 'host' : 'max',
     '-m', mem,
     '-smp', String(spec.vcpus),

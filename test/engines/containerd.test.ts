@@ -173,6 +173,15 @@ class Containerd implements Engine {
     return path.join('/run/containerd/runc', NS, id);
   }
 
+  async memoryUsage(c: string): Promise<number> {
+    // `ctr task metrics`: a METRIC/VALUE table read by the runc shim from the state pid's cgroup
+    const r = await this.ctr(['tasks', 'metrics', c]);
+    expect(r.code, show(r)).toBe(0);
+    const m = /^memory\.usage(?:_in_bytes)?\s+([0-9]+)\s*$/m.exec(r.stdout);
+    expect(m, show(r)).not.toBeNull();
+    return Number(m?.[1]);
+  }
+
   async checkTop(c: string): Promise<void> {
     // `ctr task ps` shows the pids `<runtime> ps` reported: exactly the task's host-visible process
     const task = await this.task(c);

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { engineCases, type Engine, type Status } from './cases.js';
-import { busyboxTarball, DOCKER_BIN, enginesSh, ok, requireEngine, runtimeChoice, sh, show, suiteDir, type Res } from './harness.js';
+import { busyboxTarball, DOCKER_BIN, enginesSh, ok, parseSize, requireEngine, runtimeChoice, sh, show, suiteDir, type Res } from './harness.js';
 
 const IMAGE = 'kbusybox:latest';
 
@@ -121,6 +121,13 @@ class Docker implements Engine {
   stateDir(id: string): string {
     // docker 20.10 has the shim call every runtime, kata included, with --root <exec-root>/runtime-runc/moby
     return path.join(this.dir, 'docker', 'exec', 'runtime-runc', 'moby', id);
+  }
+
+  async memoryUsage(c: string): Promise<number> {
+    // "132.3MiB / 768MiB": read by the runc shim from the cgroup of the state pid
+    const r = await this.d(['stats', '--no-stream', '--format', '{{.MemUsage}}', c]);
+    expect(r.code, show(r)).toBe(0);
+    return parseSize(r.stdout);
   }
 
   async checkTop(c: string): Promise<void> {

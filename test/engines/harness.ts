@@ -354,3 +354,11 @@ export function suiteDir(engine: string): string {
 export async function enginesSh(verb: 'start' | 'stop', dir: string, only?: 'containerd'): Promise<void> {
   await ok(['bash', ENGINES_SH, verb, dir, ...(only === undefined ? [] : [only])], { timeoutMs: 240000 });
 }
+
+/** "132.3MiB", "138.9MB", "1.5kB", "0B" (docker's binary units, podman's decimal ones) → bytes. */
+export function parseSize(text: string): number {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKMGT]?)(i?)B\b/.exec(text);
+  if (m === null) throw new Error(`not a size: ${JSON.stringify(text)}`);
+  const power = ' KMGT'.indexOf((m[2] ?? '').toUpperCase() || ' ');
+  return Math.round(Number(m[1]) * (m[3] === 'i' ? 1024 : 1000) ** power);
+}

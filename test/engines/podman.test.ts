@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { engineCases, type Engine, type Status } from './cases.js';
-import { busyboxTarball, enginesSh, ok, podmanSetup, requireEngine, runtimeChoice, sh, show, suiteDir, type Res } from './harness.js';
+import { busyboxTarball, enginesSh, ok, parseSize, podmanSetup, requireEngine, runtimeChoice, sh, show, suiteDir, type Res } from './harness.js';
 
 const IMAGE = 'localhost/kbusybox:latest';
 
@@ -126,6 +126,14 @@ class Podman implements Engine {
   stateDir(id: string): string {
     // podman passes no --root to the OCI runtime: each uses its default (runc /run/runc, kata-runtime /run/kata)
     return path.join(this.runtime === 'kata' ? '/run/kata' : '/run/runc', id);
+  }
+
+  async memoryUsage(c: string): Promise<number> {
+    // [{"mem_usage": "138.9MB / 268.4MB", ...}]: read from the spec's cgroupsPath
+    const r = await this.p(['stats', '--no-stream', '--format', 'json', c]);
+    expect(r.code, show(r)).toBe(0);
+    const rows = JSON.parse(r.stdout) as { mem_usage?: string }[];
+    return parseSize(rows[0]?.mem_usage ?? '');
   }
 
   async checkTop(c: string): Promise<void> {

@@ -61,6 +61,7 @@ describe('defaults', () => {
       vcpus: 1,
       memoryMiB: 256,
       memoryOverheadMiB: 128,
+      hostMemoryOverheadMiB: 384,
       minMemoryMiB: 128,
       sharedFs: 'virtio-fs',
       enableAnnotations: [],
@@ -111,6 +112,7 @@ default_vcpus = 2
 default_maxvcpus = 3
 default_memory = 512
 memory_overhead = 64
+host_memory_overhead = 200
 min_memory = 200
 default_maxmemory = 1024
 shared_fs = "virtio-fs"
@@ -143,6 +145,7 @@ host_network = "isolated"
       maxVcpus: 3,
       memoryMiB: 512,
       memoryOverheadMiB: 64,
+      hostMemoryOverheadMiB: 200,
       minMemoryMiB: 200,
       maxMemoryMiB: 1024,
       sharedFs: 'virtio-fs',

@@ -36,7 +36,7 @@ describe('buildQemuArgs', () => {
     expect(buildQemuArgs(base)).toEqual([
       '-name', 'kata-c1',
       '-machine', 'microvm,acpi=off,x-option-roms=off,memory-backend=mem',
-      '-accel', 'tcg',
+      '-accel', 'tcg,tb-size=128',
       '-cpu', 'max',
       '-m', '256M',
       '-smp', '1',
