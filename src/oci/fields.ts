@@ -77,8 +77,14 @@ export const FIELDS: readonly FieldRule[] = [
   { path: 'mounts.*.options.*', value: 'ridmap', since: '1.2.0', handling: 'refuse', note: IDMAP },
 
   // ---- linux ----
-  { path: 'linux.namespaces.*.type', value: 'time', since: '1.1.0', handling: 'crun', note: 'a new time namespace made by crun (CLONE_NEWTIME; the guest kernel has CONFIG_TIME_NS)' },
-  { path: 'linux.timeOffsets', since: '1.1.0', handling: 'translate', note: "written as crun 1.8.1's run.oci.timens_offset annotation (lines `monotonic <secs> <nanosecs>`), which crun writes to /proc/self/timens_offsets; needs a time namespace" },
+  {
+    path: 'linux.namespaces.*.type',
+    value: 'time',
+    since: '1.1.0',
+    handling: 'agent',
+    note: "crun 1.8.1 cannot make a time namespace together with a new pid namespace (the process it forks the container's init from is the pid namespace's init and exits, killing it): the agent runs crun create in a new time namespace (CLONE_NEWTIME; the guest kernel has CONFIG_TIME_NS), so the container is created in it, and crun exec in the container's",
+  },
+  { path: 'linux.timeOffsets', since: '1.1.0', handling: 'agent', note: 'written by the agent to /proc/self/timens_offsets of the new time namespace before the container is in it; needs a time namespace' },
   { path: 'linux.resources.unified', since: '1.1.0', handling: 'crun', note: 'written to the guest cgroup\'s files by crun' },
   { path: 'linux.resources.cpu.burst', since: '1.1.0', handling: 'translate', note: 'crun 1.8.1 has no burst: becomes linux.resources.unified["cpu.max.burst"]' },
   { path: 'linux.resources.cpu.idle', since: '1.1.0', handling: 'crun', note: 'cpu.idle, written by crun' },

@@ -20,7 +20,7 @@ export interface ShareBind {
 
 /** The runtime-spec version the guest's crun 1.8.1 accepts (it wants "1.0" in the version). */
 export const GUEST_OCI_VERSION = '1.0.2';
-/** crun 1.8.1's annotation for time namespace offsets: written as is to /proc/self/timens_offsets. */
+/** crun's annotation for time namespace offsets (the agent honours it when timeOffsets is not given). */
 export const TIMENS_ANNOTATION = 'run.oci.timens_offset';
 
 type Json = Record<string, unknown>;
@@ -30,20 +30,6 @@ type Json = Record<string, unknown>;
  * Each gets the guest spec (a copy of the host's) and leaves the field out of it.
  */
 export const TRANSLATIONS: Readonly<Record<string, (guest: Json) => void>> = {
-  'linux.timeOffsets': (guest) => {
-    const linux = isRecord(guest['linux']) ? guest['linux'] : {};
-    const offsets = linux['timeOffsets'];
-    delete linux['timeOffsets'];
-    if (!isRecord(offsets)) return;
-    const lines: string[] = [];
-    for (const clock of ['monotonic', 'boottime']) {
-      const o = offsets[clock];
-      if (!isRecord(o)) continue;
-      lines.push(`${clock} ${Number(o['secs'] ?? 0)} ${Number(o['nanosecs'] ?? 0)}`);
-    }
-    if (lines.length === 0) return;
-    guest['annotations'] = { ...(isRecord(guest['annotations']) ? guest['annotations'] : {}), [TIMENS_ANNOTATION]: lines.join('\n') };
-  },
   'linux.resources.cpu.burst': (guest) => {
     const resources = isRecord(guest['linux']) && isRecord(guest['linux']['resources']) ? guest['linux']['resources'] : undefined;
     const cpu = resources !== undefined && isRecord(resources['cpu']) ? resources['cpu'] : undefined;
