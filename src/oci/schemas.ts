@@ -303,3 +303,41 @@ export function unknownFields(config: unknown, set: SchemaSet): (string | number
   walk(config, expand(set, { schema: root, file: 'config-schema.json' }), []);
   return out;
 }
+
+/**
+ * Every property path of `set`'s config schema (`*` for an array item or a map value), each
+ * with the enum values allowed there: what the table of fields (src/oci/fields.ts) is checked
+ * against, release by release.
+ */
+export function schemaPaths(set: SchemaSet): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const root = set.get('config-schema.json');
+  const visit = (nodes: Node[], at: string[]): void => {
+    if (at.length > 16) return;
+    if (at.length > 0) {
+      const values = out.get(at.join('.')) ?? new Set<string>();
+      for (const n of nodes) {
+        const e = n.schema['enum'];
+        if (Array.isArray(e)) for (const v of e) if (typeof v === 'string') values.add(v);
+      }
+      out.set(at.join('.'), values);
+    }
+    const children = new Map<string, Node[]>();
+    const add = (key: string, schema: unknown, file: string): void => {
+      if (isRecord(schema)) children.set(key, [...(children.get(key) ?? []), ...expand(set, { schema, file })]);
+    };
+    for (const n of nodes) {
+      const props = n.schema['properties'];
+      if (isRecord(props)) for (const [k, s] of Object.entries(props)) add(k, s, n.file);
+      const pattern = n.schema['patternProperties'];
+      if (isRecord(pattern)) for (const s of Object.values(pattern)) add('*', s, n.file);
+      add('*', n.schema['additionalProperties'], n.file);
+      const items = n.schema['items'];
+      if (Array.isArray(items)) for (const s of items) add('*', s, n.file);
+      else add('*', items, n.file);
+    }
+    for (const [k, ns] of children) visit(ns, [...at, k]);
+  };
+  if (root !== undefined) visit(expand(set, { schema: root, file: 'config-schema.json' }), []);
+  return out;
+}
