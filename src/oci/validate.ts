@@ -52,6 +52,7 @@ const PATTERN_WORDS: Record<string, string> = {
   '^[cbup]$': 'one of c, b, u, p',
   '^[1-9][0-9]*[KMG]B$': 'a page size such as 2MB or 1GB',
   '^MB:[^\\n]*$': 'a single line starting with "MB:"',
+  '^[0-9, -]*$': 'a CPU list such as 0-3,7',
 };
 
 const compiled = new Map<string, ValidateFunction>();
