@@ -33,7 +33,7 @@ describe('every released runtime-spec version', () => {
 });
 
 describe('fields added after 1.0.2, read back in the container', () => {
-  it('time namespace offsets, I/O priority, scheduler and domain name', async () => {
+  it('time namespace offsets, I/O priority, scheduler, domain name and CPU burst', async () => {
     const script = [
       'cat /proc/self/timens_offsets',
       'cut -d" " -f1 /proc/uptime',
@@ -41,6 +41,7 @@ describe('fields added after 1.0.2, read back in the container', () => {
       // /proc/<pid>/stat fields 19 and 41: nice and scheduling policy (SCHED_BATCH is 3).
       'cut -d" " -f19,41 /proc/$$/stat',
       'cat /proc/sys/kernel/domainname',
+      'cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.max.burst',
     ].join('; ');
     const b = env.bundle('newer', ['sh', '-c', script], (s) => {
       s['ociVersion'] = '1.3.0';
@@ -49,11 +50,13 @@ describe('fields added after 1.0.2, read back in the container', () => {
       proc(s)['ioPriority'] = { class: 'IOPRIO_CLASS_BE', priority: 6 };
       proc(s)['scheduler'] = { policy: 'SCHED_BATCH', nice: 5 };
       s['domainname'] = 'example.org';
+      // crun 1.8.1 has no burst: the host turns it into unified cpu.max.burst.
+      linux(s)['resources'] = { ...(linux(s)['resources'] as Json), cpu: { quota: 50000, period: 100000, burst: 20000 } };
     });
     const r = await kr(env.root, ['run', '-b', b, 'newer']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const [monotonic, boottime, uptime, ionice, stat, domain] = r.stdout.toString().trim().split('\n');
+    const [monotonic, boottime, uptime, ionice, stat, domain, cpuMax, burst] = r.stdout.toString().trim().split('\n');
     expect(monotonic).toMatch(/^monotonic\s+1000000\s+0$/);
     expect(boottime).toMatch(/^boottime\s+2000000\s+5$/);
     // /proc/uptime is CLOCK_BOOTTIME in the container's time namespace.
@@ -62,6 +65,7 @@ describe('fields added after 1.0.2, read back in the container', () => {
     expect(ionice).toBe('best-effort: prio 6');
     expect(stat).toBe('5 3');
     expect(domain).toBe('example.org');
+    expect([cpuMax, burst]).toEqual(['50000 100000', '20000']);
     expect(leftovers(env)).toEqual([]);
   });
 
