@@ -14,7 +14,7 @@ import { features } from '../../src/oci/features.js';
 import { FIELDS, matches, type FieldRule } from '../../src/oci/fields.js';
 import { BASE, NEWEST_RELEASE, additions, newestRelease, releaseFor, schemaPaths, schemaSet, unknownFields } from '../../src/oci/schemas.js';
 import { GUEST_OCI_VERSION, TRANSLATIONS, toGuestPlan } from '../../src/oci/translate.js';
-import { formatProblem } from '../../src/oci/validate.js';
+import { formatProblem, schemaVerdict } from '../../src/oci/validate.js';
 import { execProcessRefusals } from '../../src/runtime/exec.js';
 
 const Ajv = AjvModule.default;
@@ -115,6 +115,27 @@ describe('fields of later releases', () => {
   it('are accepted with their own version, a later one, and in a 1.0.2-dev config (as runc accepts them)', () => {
     for (const f of NEWER) {
       for (const v of [f.since, NEWEST_RELEASE, '1.4.0', '1.0.2-dev', '1.0.2']) expect([v, lines(spec(v, f.edit))]).toEqual([v, { invalid: [], unsupported: [] }]);
+    }
+  });
+
+  it('the refused ones are schema-valid too, in their own release and in a 1.0.2-dev config (refused, not invalid)', () => {
+    const refusedButValid: [string, (s: Json) => void][] = [
+      ['1.2.1', (s) => void (proc(s)['execCPUAffinity'] = { initial: '0-1,3', final: '2' })],
+      ['1.3.0', (s) => void (linux(s)['netDevices'] = { eth1: { name: 'eth9' } })],
+      ['1.3.0', (s) => void (linux(s)['memoryPolicy'] = { mode: 'MPOL_INTERLEAVE', nodes: '0-1', flags: ['MPOL_F_STATIC_NODES'] })],
+      ['1.3.0', (s) => void (linux(s)['intelRdt'] = { schemata: ['L3:0=ff'], enableMonitoring: true })],
+      ['1.3.0', (s) => void (s['freebsd'] = { devices: [{ path: '/dev/null', mode: 438 }], jail: { host: 'new', allow: { rawSockets: true } } })],
+      ['1.3.0', (s) => void (s['vm'] = { hypervisor: { path: '/q' }, kernel: { path: '/k' }, hwConfig: { vcpus: 2, iomems: [{ firstMFN: 1, nrMFNs: 2 }], irqs: [5] } })],
+      ['1.2.1', (s) => void (s['windows'] = { layerFolders: ['C:\\l'], resources: { cpu: { affinity: { mask: 3, group: 0 } } } })],
+      ['1.2.1', (s) => void (s['zos'] = { namespaces: [{ type: 'pid' }] })],
+      ['1.2.1', (s) => void (linux(s)['seccomp'] = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_SHEB'] })],
+    ];
+    for (const [since, edit] of refusedButValid) {
+      for (const v of [since, '1.0.2-dev']) {
+        const verdict = schemaVerdict(spec(v, edit));
+        expect([v, verdict.invalid, verdict.unsupported]).toEqual([v, [], []]);
+        expect(lines(spec(v, edit)).unsupported).toHaveLength(1);
+      }
     }
   });
 
