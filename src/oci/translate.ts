@@ -44,6 +44,14 @@ export const TRANSLATIONS: Readonly<Record<string, (guest: Json) => void>> = {
   },
 };
 
+/**
+ * The `translate` rows under linux.resources applied to `{linux: {resources}}`: what `update`
+ * sends to crun update in the guest goes through the same rewriting as create's spec.
+ */
+export function translateResources(guest: Json): void {
+  for (const rule of rulesFor('translate')) if (rule.path.startsWith('linux.resources.')) TRANSLATIONS[rule.path]?.(guest);
+}
+
 /** The guest spec's fields from later runtime-spec releases, rewritten for crun 1.8.1 (src/oci/fields.ts). */
 function translateNewerFields(guest: Json): void {
   guest['ociVersion'] = GUEST_OCI_VERSION;

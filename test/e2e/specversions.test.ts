@@ -79,7 +79,7 @@ describe('fields added after 1.0.2, read back in the container', () => {
     expect(Number(uptime)).toBeLessThan(100000);
   });
 
-  it('exec joins the container\'s time namespace; an exec --process with a scheduler is refused (crun exec would not apply it)', async () => {
+  it('exec joins the container\'s time namespace; an exec --process with a scheduler is refused (crun exec would not apply it); update rewrites cpu.burst', async () => {
     const b = env.bundle('execsched', ['sleep', '60'], (s) => {
       s['ociVersion'] = '1.2.1';
       (linux(s)['namespaces'] as Json[]).push({ type: 'time' });
@@ -102,6 +102,14 @@ describe('fields added after 1.0.2, read back in the container', () => {
     expect(r.code).toBe(255);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/process\.scheduler: is applied to a container's init only/);
+    // update -r: cpu.burst is rewritten as for create.
+    const res = `${env.tmp}/resources.json`;
+    fs.writeFileSync(res, JSON.stringify({ cpu: { quota: 40000, period: 100000, burst: 30000 } }));
+    const u = await kr(env.root, ['update', '-r', res, 'execsched']);
+    expect(u.stderr).toBe('');
+    expect(u.code).toBe(0);
+    const burst = await kr(env.root, ['exec', 'execsched', 'cat', '/sys/fs/cgroup/cpu.max', '/sys/fs/cgroup/cpu.max.burst']);
+    expect(burst.stdout.toString()).toBe('40000 100000\n30000\n');
     const d = await kr(env.root, ['delete', '--force', 'execsched']);
     expect(d.code).toBe(0);
   });

@@ -13,7 +13,7 @@ import { defaultSpec } from '../../src/oci/default-spec.js';
 import { features } from '../../src/oci/features.js';
 import { FIELDS, matches, type FieldRule } from '../../src/oci/fields.js';
 import { BASE, NEWEST_RELEASE, additions, newestRelease, releaseFor, schemaPaths, schemaSet, unknownFields } from '../../src/oci/schemas.js';
-import { GUEST_OCI_VERSION, TRANSLATIONS, toGuestPlan } from '../../src/oci/translate.js';
+import { GUEST_OCI_VERSION, TRANSLATIONS, toGuestPlan, translateResources } from '../../src/oci/translate.js';
 import { formatProblem, schemaVerdict } from '../../src/oci/validate.js';
 import { execProcessRefusals } from '../../src/runtime/exec.js';
 
@@ -322,6 +322,12 @@ describe('the guest spec', () => {
     expect((l['namespaces'] as Json[]).map((n) => n['type'])).toContain('time');
     expect((g['process'] as Json)['ioPriority']).toEqual({ class: 'IOPRIO_CLASS_BE', priority: 1 });
     expect((g['process'] as Json)['scheduler']).toEqual({ policy: 'SCHED_BATCH' });
+  });
+
+  it('update\'s resources get the same rewriting (cpu.burst becomes cpu.max.burst)', () => {
+    const wrapped: Json = { linux: { resources: { cpu: { burst: 1000, quota: 20000 } } } };
+    translateResources(wrapped);
+    expect(wrapped).toEqual({ linux: { resources: { cpu: { quota: 20000 }, unified: { 'cpu.max.burst': '1000' } } } });
   });
 
   it('a config without newer fields is unchanged but for the version', () => {
