@@ -2,6 +2,8 @@
 
 use crate::reaper::Reaper;
 use crate::sys::{self, ExitStatus};
+use std::ffi::CString;
+use std::fs::File;
 use std::io;
 use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -78,13 +80,15 @@ impl Crun {
 
     /// `crun --log=file:<bundle>/crun.log create --bundle <bundle> --pid-file <bundle>/pid
     /// [--console-socket <sock>] <id>` with `stdio` as crun's (and so the container init's)
-    /// stdio. Returns the init's pid.
+    /// stdio. Returns the init's pid. `time_offsets`: crun runs in a new time namespace with
+    /// these offsets, so the container is created in it (src/timens.rs says why).
     pub fn create(
         &self,
         id: &str,
         bundle: &Path,
         console_socket: Option<&Path>,
         stdio: ProcessStdio,
+        time_offsets: Option<CString>,
     ) -> Result<i32, CrunError> {
         let log = bundle.join("crun.log");
         let pid_file = bundle.join("pid");
@@ -99,6 +103,14 @@ impl Crun {
             cmd.arg("--console-socket").arg(sock);
         }
         cmd.arg(id);
+        if let Some(offsets) = time_offsets {
+            // SAFETY: the hook runs in the child between fork and exec and only makes system
+            // calls (unshare, open, write, close: async-signal-safe, no allocation); `offsets`
+            // was made before the fork and moves into the closure.
+            unsafe {
+                cmd.pre_exec(move || sys::enter_new_time_namespace(&offsets));
+            }
+        }
         self.run_logged(cmd, "create", &log, &pid_file, stdio, None)
     }
 
@@ -113,12 +125,15 @@ impl Crun {
     /// gets the write end of a pipe as fd 3: crun marks every fd from 3 up close-on-exec in the
     /// new process, so the read end sees EOF once crun, its helper and the process (at its
     /// execve, or its exit) have all let go of it, like runc's exec fifo.
+    /// `time_ns`: the container's time namespace, when it has one: crun exec runs in it (crun
+    /// does not know it is there, src/timens.rs).
     pub fn exec(
         &self,
         id: &str,
         dir: &Path,
         console_socket: Option<&Path>,
         stdio: ProcessStdio,
+        time_ns: Option<File>,
     ) -> Result<(i32, ExecStarted), CrunError> {
         let log = dir.join("crun.log");
         let pid_file = dir.join("pid");
@@ -144,7 +159,16 @@ impl Crun {
         unsafe {
             cmd.pre_exec(move || sys::inherit_fd_as(w, EXEC_SYNC_FD));
         }
+        if let Some(ns) = &time_ns {
+            let fd = ns.as_raw_fd();
+            // SAFETY: the hook runs in the child (one thread) between fork and exec and only
+            // calls setns(2); `ns` stays open in the parent until after spawn (dropped below).
+            unsafe {
+                cmd.pre_exec(move || sys::join_time_namespace(fd));
+            }
+        }
         let pid = self.run_logged(cmd, "exec", &log, &pid_file, stdio, Some(started_w))?;
+        drop(time_ns);
         Ok((pid, ExecStarted { pipe: started_r, pid }))
     }
 

@@ -13,6 +13,8 @@ use crate::msg::{
     Incoming, ListResult, PsResult, Request, Response,
 };
 use crate::reaper::{Reaper, Waiter};
+use crate::sched;
+use crate::timens;
 use crate::session::{
     self, lock, InStream, OpenedStdio, OutStream, Session, SharedWriter, Source, StreamRef,
 };
@@ -458,6 +460,10 @@ impl Agent {
 
     fn create(self: &Arc<Self>, id: &str, spec: &Value, stdio: &OpenedStdio) -> Result<Value, AgentError> {
         let opts = validate_create(id, spec, stdio.stderr.is_some())?;
+        // crun 1.8.1 does not know these; the agent sets them on the init (src/oci/fields.ts).
+        let mut spec = spec.clone();
+        let init_attrs = sched::take_init_attrs(&mut spec).map_err(AgentError::bad_request)?;
+        let time_offsets = timens::take_time_namespace(&mut spec).map_err(AgentError::bad_request)?;
         let cgroup = cgroup::container_dir(&self.cfg.cgroup_root, opts.cgroups_path.as_deref(), id)
             .map_err(AgentError::bad_request)?;
         {
@@ -480,7 +486,7 @@ impl Agent {
                 },
             );
         }
-        match self.create_inner(id, spec, stdio, &opts) {
+        match self.create_inner(id, &spec, stdio, &opts, &init_attrs, time_offsets) {
             Ok(pid) => Ok(serde_json::to_value(CreateResult { pid })
                 .map_err(|e| AgentError::internal(e.to_string()))?),
             Err(e) => {
@@ -500,6 +506,8 @@ impl Agent {
         spec: &Value,
         stdio: &OpenedStdio,
         opts: &CreateOpts,
+        init_attrs: &sched::InitAttrs,
+        time_offsets: Option<std::ffi::CString>,
     ) -> Result<i32, AgentError> {
         let bundle = self.bundle(id);
         let io_err = |what: &str, e: std::io::Error| AgentError::internal(format!("{} {}: {}", what, bundle.display(), e));
@@ -537,7 +545,7 @@ impl Agent {
             }
             undo_bundle(agent);
         };
-        let pid = match self.crun.create(id, &bundle, console.as_deref(), proc_stdio) {
+        let pid = match self.crun.create(id, &bundle, console.as_deref(), proc_stdio, time_offsets) {
             Ok(pid) => pid,
             Err(e) => {
                 crate::warn!("create {}: crun create failed: {}", id, e.message);
@@ -546,6 +554,13 @@ impl Agent {
             }
         };
         let waiter = self.reaper.watch(pid);
+        // The init now waits on crun's exec fifo, in the container, its program not yet
+        // started: what is set now holds from its first instruction (both survive execve).
+        if let Err(msg) = init_attrs.apply(pid) {
+            crate::warn!("create {}: {}", id, msg);
+            cleanup(self);
+            return Err(AgentError::bad_request(msg));
+        }
         let io = match plan.finish() {
             Ok(io) => io,
             Err(e) => {
@@ -858,7 +873,13 @@ impl Agent {
         validate_id(id)?;
         validate_exec_id(exec_id)?;
         let (terminal, console_size) = validate_process(process, stdio.stderr.is_some())?;
-        {
+        if let Some(field) = sched::has_init_attrs(process) {
+            return Err(AgentError::bad_request(format!(
+                "process.{} cannot be set for an exec'd process (crun exec would ignore it)",
+                field
+            )));
+        }
+        let init_pid = {
             let mut cs = lock(&self.containers);
             let c = cs.get_mut(id).ok_or_else(|| AgentError::not_found(id))?;
             match c.status {
@@ -875,8 +896,9 @@ impl Agent {
                 exec_id.to_string(),
                 ExecProc { state: ExecState::Starting, pid: 0, terminal, tty: None },
             );
-        }
-        match self.exec_inner(id, exec_id, process, stdio, terminal, console_size) {
+            c.pid
+        };
+        match self.exec_inner(id, exec_id, process, stdio, terminal, console_size, init_pid) {
             Ok(pid) => Ok(serde_json::to_value(CreateResult { pid })
                 .map_err(|e| AgentError::internal(e.to_string()))?),
             Err(e) => {
@@ -897,6 +919,7 @@ impl Agent {
         stdio: &OpenedStdio,
         terminal: bool,
         console_size: Option<(u16, u16)>,
+        init_pid: i32,
     ) -> Result<i32, AgentError> {
         let dir = self.exec_dir(id, exec_id);
         let io_err = |what: &str, e: std::io::Error| AgentError::internal(format!("{} {}: {}", what, dir.display(), e));
@@ -926,7 +949,8 @@ impl Agent {
             }
         };
         let console = plan.console_path();
-        let (pid, started) = match self.crun.exec(id, &dir, console.as_deref(), proc_stdio) {
+        let time_ns = if init_pid > 0 { timens::other_time_namespace(init_pid) } else { None };
+        let (pid, started) = match self.crun.exec(id, &dir, console.as_deref(), proc_stdio, time_ns) {
             Ok(p) => p,
             Err(e) => {
                 crate::warn!("exec {} of {}: crun exec failed: {}", exec_id, id, e.message);

@@ -160,6 +160,109 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// ioprio_set(IOPRIO_WHO_PROCESS, pid, class << 13 | level): libc has no wrapper.
+pub fn ioprio_set(pid: i32, class: u16, level: u16) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    const IOPRIO_CLASS_SHIFT: u32 = 13;
+    let prio = (libc::c_long::from(class) << IOPRIO_CLASS_SHIFT) | libc::c_long::from(level);
+    // SAFETY: ioprio_set(2) takes three integers; no memory is passed.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, libc::c_long::from(pid), prio) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The kernel's `struct sched_attr` (include/uapi/linux/sched/types.h), first version (48 bytes)
+/// plus the utilization clamps (56 bytes, SCHED_ATTR_SIZE_VER1), which stay 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+#[repr(C)]
+struct RawSchedAttr {
+    size: u32,
+    sched_policy: u32,
+    sched_flags: u64,
+    sched_nice: i32,
+    sched_priority: u32,
+    sched_runtime: u64,
+    sched_deadline: u64,
+    sched_period: u64,
+    sched_util_min: u32,
+    sched_util_max: u32,
+}
+
+/// sched_setattr(pid, attr, 0): libc has no wrapper.
+pub fn sched_setattr(pid: i32, attr: &SchedAttr) -> io::Result<()> {
+    let raw = RawSchedAttr {
+        size: std::mem::size_of::<RawSchedAttr>() as u32,
+        sched_policy: attr.policy,
+        sched_flags: attr.flags,
+        sched_nice: attr.nice,
+        sched_priority: attr.priority,
+        sched_runtime: attr.runtime,
+        sched_deadline: attr.deadline,
+        sched_period: attr.period,
+        sched_util_min: 0,
+        sched_util_max: 0,
+    };
+    // SAFETY: `raw` is a live, fully initialised struct laid out as the kernel's sched_attr
+    // (repr(C)) and its `size` field says how much of it the kernel may read; the kernel only
+    // reads it during the call.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, libc::c_long::from(pid), &raw as *const RawSchedAttr, 0 as libc::c_long) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// linux/sched.h (Linux 5.6); libc 0.2.139 does not define it.
+const CLONE_NEWTIME: libc::c_int = 0x0000_0080;
+
+/// unshare(CLONE_NEWTIME) in a child between fork and exec, then writes `offsets` (already a
+/// C string: no allocation here) to /proc/self/timens_offsets: the child's own children (the
+/// container) are created in the new time namespace, with these offsets, which can only be set
+/// before any process is in it. Async-signal-safe: unshare, open, write and close only.
+pub fn enter_new_time_namespace(offsets: &CStr) -> io::Result<()> {
+    // SAFETY: unshare(2) takes an integer flag; no memory is passed.
+    cvt(unsafe { libc::unshare(CLONE_NEWTIME) })?;
+    let bytes = offsets.to_bytes();
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    const PATH: &[u8] = b"/proc/self/timens_offsets\0";
+    // SAFETY: PATH is a NUL-terminated byte string that lives for the whole program.
+    let fd = cvt(unsafe { libc::open(PATH.as_ptr() as *const libc::c_char, libc::O_WRONLY | libc::O_CLOEXEC) })?;
+    // SAFETY: `bytes` is valid for its length during the call; `fd` was just opened.
+    let n = unsafe { libc::write(fd, bytes.as_ptr() as *const libc::c_void, bytes.len()) };
+    let err = io::Error::last_os_error();
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    if n < 0 {
+        return Err(err);
+    }
+    if n as usize != bytes.len() {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to timens_offsets"));
+    }
+    Ok(())
+}
+
+/// setns(fd, CLONE_NEWTIME) in a child between fork and exec (a single thread, as the kernel
+/// requires): the child and its children join the time namespace `fd` names.
+pub fn join_time_namespace(fd: RawFd) -> io::Result<()> {
+    // SAFETY: setns(2) takes an fd and a flag; `fd` is kept open by the parent until after spawn.
+    cvt(unsafe { libc::setns(fd, CLONE_NEWTIME) })?;
+    Ok(())
+}
+
 pub fn sync() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() }

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GuestProcess } from '../channel/messages.js';
+import { NEWEST_RELEASE } from '../oci/schemas.js';
 import type { StateOutput } from '../runtime/runtime.js';
 import { packageRoot } from '../util/paths.js';
 
-/** The OCI runtime-spec version whose schemas we validate against (and report). */
-export const SPEC_VERSION = '1.0.2';
+/** The newest OCI runtime-spec release we implement (`version` reports it). */
+export const SPEC_VERSION = NEWEST_RELEASE;
 
 function pad(cells: string[][], minWidth = 12, padding = 3): string {
   const widths: number[] = [];

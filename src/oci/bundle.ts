@@ -3,7 +3,9 @@ import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
 import type { Spec } from './spec.js';
 import { isBindMount } from './translate.js';
-import { formatProblem, jsonPath, schemaProblems, showValue, type Problem } from './validate.js';
+import { refusals } from './fields.js';
+import { TIMENS_ANNOTATION } from './translate.js';
+import { formatProblem, jsonPath, schemaVerdict, showValue, type Problem } from './validate.js';
 
 export interface Bundle {
   /** Absolute, resolved bundle directory. */
@@ -69,10 +71,13 @@ export function loadBundle(bundleArg: string): Bundle {
  * already rejected is left out (it would say the same thing twice).
  */
 export function configProblems(config: unknown): ConfigProblems {
-  const schema = schemaProblems(config);
+  const verdict = schemaVerdict(config);
+  const schema = [...verdict.invalid, ...verdict.unsupported];
   const covered = (p: Problem): boolean => schema.some((s) => p.path === s.path || p.path.startsWith(`${s.path}.`) || p.path.startsWith(`${s.path}[`));
+  // A version with no schema: nothing else can be judged.
+  if (verdict.release === undefined) return { invalid: verdict.invalid, unsupported: [] };
   const c = check(config);
-  return { invalid: [...schema, ...c.invalid.filter((p) => !covered(p))], unsupported: c.unsupported.filter((p) => !covered(p)) };
+  return { invalid: [...verdict.invalid, ...c.invalid.filter((p) => !covered(p))], unsupported: [...verdict.unsupported, ...c.unsupported.filter((p) => !covered(p))] };
 }
 
 /** The config's invalid problems that the schema cannot express (a pure function of the config). */
@@ -169,11 +174,6 @@ const SECCOMP_ERRNO_ACTIONS = new Set(['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']);
 /** Sysctls that the IPC namespace isolates (besides fs.mqueue.*). */
 const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
 
-// SemVer 2.0.0: MAJOR.MINOR.PATCH, optional -prerelease and +build.
-const NUMERIC = '(?:0|[1-9][0-9]*)';
-const PRERELEASE_ID = '(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)';
-const SEMVER = new RegExp(`^${NUMERIC}\\.${NUMERIC}\\.${NUMERIC}(?:-${PRERELEASE_ID}(?:\\.${PRERELEASE_ID})*)?(?:\\+[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*)?$`);
-
 const CPU_LIST = /^[0-9]+(?:-[0-9]+)?(?:,[0-9]+(?:-[0-9]+)?)*$/;
 
 // ---- the checks ------------------------------------------------------------------------------
@@ -223,8 +223,6 @@ function check(config: unknown): Checker {
   if (spec === undefined) return c; // the schema says so
   const linux = obj(spec['linux']);
   const namespaces = new Set(arr(linux?.['namespaces']).map((n) => str(obj(n)?.['type'])));
-  const version = str(spec['ociVersion']);
-  if (version !== undefined && !SEMVER.test(version)) c.bad(['ociVersion'], `must be a SemVer version such as 1.0.2, got ${showValue(version)}`);
   checkProcess(c, spec['process']);
   const root = obj(spec['root']);
   if (spec['root'] === undefined) c.bad(['root'], 'is required');
@@ -235,8 +233,10 @@ function check(config: unknown): Checker {
   }
   checkMounts(c, spec['mounts']);
   checkHooks(c, obj(spec['hooks']));
-  if (spec['vm'] !== undefined) c.refuse(['vm'], 'the hypervisor, kernel and image are chosen by the runtime configuration, not per container');
   if (linux !== undefined) checkLinux(c, linux, namespaces);
+  checkTimeOffsets(c, spec, namespaces);
+  // What src/oci/fields.ts (the table of fields by release) refuses.
+  for (const r of refusals(spec)) c.refuse(r.at, r.message);
   return c;
 }
 
@@ -294,8 +294,47 @@ function checkProcess(c: Checker, value: unknown): void {
     });
   }
   c.range(['process', 'oomScoreAdj'], proc['oomScoreAdj'], -1000, 1000, 'between -1000 and 1000');
+  checkIoPriority(c, obj(proc['ioPriority']));
+  checkScheduler(c, obj(proc['scheduler']));
   // process.apparmorProfile: the guest has no AppArmor; the profile is dropped on the way to the
   // guest (src/oci/translate.ts), as Kata does, since docker sets one on every AppArmor host.
+}
+
+/** runc's rules: a priority 0 (highest) … 7 in its class. */
+function checkIoPriority(c: Checker, io: Obj | undefined): void {
+  if (io === undefined) return;
+  c.range(['process', 'ioPriority', 'priority'], io['priority'], 0, 7, 'between 0 (highest) and 7 (lowest)');
+}
+
+/** sched_setattr(2)'s rules, as runc checks them, plus the real-time priority range. */
+function checkScheduler(c: Checker, s: Obj | undefined): void {
+  if (s === undefined) return;
+  const at = (f: string): Segments => ['process', 'scheduler', f];
+  const policy = str(s['policy']);
+  if (policy === undefined) return;
+  if (policy === 'SCHED_OTHER' || policy === 'SCHED_BATCH') c.range(at('nice'), s['nice'], -20, 19, `between -20 and 19 for ${policy}`);
+  else if (s['nice'] !== undefined && num(s['nice']) !== 0) c.bad(at('nice'), `is only meaningful with SCHED_OTHER or SCHED_BATCH, not ${policy}`);
+  const realtime = policy === 'SCHED_FIFO' || policy === 'SCHED_RR';
+  if (realtime) c.range(at('priority'), s['priority'] ?? 0, 1, 99, `between 1 and 99 for ${policy}`);
+  else if ((num(s['priority']) ?? 0) !== 0) c.bad(at('priority'), `is only meaningful with SCHED_FIFO or SCHED_RR, not ${policy}`);
+  if (policy !== 'SCHED_DEADLINE') {
+    for (const f of ['runtime', 'deadline', 'period']) {
+      if ((num(s[f]) ?? 0) !== 0) c.bad(at(f), `is only meaningful with SCHED_DEADLINE, not ${policy}`);
+    }
+  }
+}
+
+/** linux.timeOffsets: only with a new time namespace (runc refuses the same), nanoseconds below a second. */
+function checkTimeOffsets(c: Checker, spec: Obj, namespaces: Set<string | undefined>): void {
+  const offsets = obj(obj(spec['linux'])?.['timeOffsets']);
+  if (offsets === undefined) return;
+  if (!namespaces.has('time')) c.bad(['linux', 'timeOffsets'], 'needs a time namespace in linux.namespaces');
+  for (const clock of ['monotonic', 'boottime']) {
+    c.range(['linux', 'timeOffsets', clock, 'nanosecs'], obj(offsets[clock])?.['nanosecs'], 0, 999999999, 'below one second (0 … 999999999)');
+  }
+  if (Object.keys(offsets).length > 0 && str(obj(spec['annotations'])?.[TIMENS_ANNOTATION]) !== undefined) {
+    c.bad(['annotations', TIMENS_ANNOTATION], 'conflicts with linux.timeOffsets (which becomes this annotation for crun): give one of them');
+  }
 }
 
 function checkMounts(c: Checker, value: unknown): void {
@@ -308,9 +347,6 @@ function checkMounts(c: Checker, value: unknown): void {
     const bind = bindMount(mount);
     if (bind && (str(mount['source']) ?? '') === '') c.bad([...at, 'source'], 'a bind mount needs a source');
     if (!bind && (type ?? '') === '') c.bad([...at, 'type'], 'is required unless options include bind or rbind');
-    for (const field of ['uidMappings', 'gidMappings']) {
-      if (arr(mount[field]).length > 0) c.refuse([...at, field], 'id-mapped mounts are not supported on the VM\'s shared filesystem (virtio-fs)');
-    }
   });
 }
 
@@ -357,8 +393,6 @@ function checkLinux(c: Checker, linux: Obj, namespaces: Set<string | undefined>)
   checkSysctl(c, obj(linux['sysctl']), namespaces);
   const seccomp = obj(linux['seccomp']);
   if (seccomp !== undefined) checkSeccomp(c, seccomp);
-  const rdt = obj(linux['intelRdt']);
-  if (rdt !== undefined && Object.keys(rdt).length > 0) c.refuse(['linux', 'intelRdt'], 'Intel RDT (resctrl) is not available in the VM');
 }
 
 function checkDevices(c: Checker, value: unknown): void {
@@ -400,6 +434,12 @@ function checkResources(c: Checker, r: Obj): void {
     c.range(at('cpu', 'quota'), cpu['quota'], 1000, Number.MAX_SAFE_INTEGER, 'at least 1000 microseconds (or -1: unlimited)', [-1, 0]);
     c.range(at('cpu', 'period'), cpu['period'], 1000, 1000000, 'between 1000 and 1000000 microseconds', [0]);
     c.range(at('cpu', 'idle'), cpu['idle'], 0, 1, '0 or 1');
+    const burst = num(cpu['burst']);
+    const quota = num(cpu['quota']);
+    if (burst !== undefined && quota !== undefined && quota > 0 && burst > quota) c.bad(at('cpu', 'burst'), `must not exceed cpu.quota ${quota}, got ${burst}`);
+    if (burst !== undefined && obj(r['unified'])?.['cpu.max.burst'] !== undefined) {
+      c.bad(at('cpu', 'burst'), 'conflicts with linux.resources.unified["cpu.max.burst"] (which it becomes for crun): give one of them');
+    }
     const rtRuntime = num(cpu['realtimeRuntime']);
     const rtPeriod = num(cpu['realtimePeriod']);
     if (rtRuntime !== undefined && rtPeriod !== undefined && rtPeriod > 0 && rtRuntime > rtPeriod) {
@@ -514,5 +554,4 @@ function checkSeccomp(c: Checker, s: Obj): void {
   });
   const listener = str(s['listenerPath']) ?? '';
   if (notify && listener === '') c.bad(at('listenerPath'), 'is required when a syscall uses SCMP_ACT_NOTIFY');
-  if (listener !== '') c.refuse(at('listenerPath'), 'a seccomp notification listener on the host cannot be reached from the VM');
 }

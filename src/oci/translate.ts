@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
+import { isRecord } from '../util/json.js';
+import { rulesFor } from './fields.js';
 import type { Spec } from './spec.js';
 
 /** Where the agent mounts the virtio-fs share, and where the container's rootfs appears in it. */
@@ -16,6 +18,46 @@ export interface ShareBind {
   host: string;
   name: string;
   kind: 'dir' | 'file';
+}
+
+/** The runtime-spec version the guest's crun 1.8.1 accepts (it wants "1.0" in the version). */
+export const GUEST_OCI_VERSION = '1.0.2';
+/** crun's annotation for time namespace offsets (the agent honours it when timeOffsets is not given). */
+export const TIMENS_ANNOTATION = 'run.oci.timens_offset';
+
+type Json = Record<string, unknown>;
+
+/**
+ * How each `translate` row of src/oci/fields.ts is rewritten for crun 1.8.1, by the row's path.
+ * Each gets the guest spec (a copy of the host's) and leaves the field out of it.
+ */
+export const TRANSLATIONS: Readonly<Record<string, (guest: Json) => void>> = {
+  'linux.resources.cpu.burst': (guest) => {
+    const resources = isRecord(guest['linux']) && isRecord(guest['linux']['resources']) ? guest['linux']['resources'] : undefined;
+    const cpu = resources !== undefined && isRecord(resources['cpu']) ? resources['cpu'] : undefined;
+    if (resources === undefined || cpu === undefined || cpu['burst'] === undefined) return;
+    const burst = Number(cpu['burst']);
+    delete cpu['burst'];
+    resources['unified'] = { ...(isRecord(resources['unified']) ? resources['unified'] : {}), 'cpu.max.burst': String(burst) };
+  },
+  // Only MPOL_DEFAULT without nodes gets this far (bundle.ts refuses the rest): the kernel's default.
+  'linux.memoryPolicy': (guest) => {
+    if (isRecord(guest['linux'])) delete guest['linux']['memoryPolicy'];
+  },
+};
+
+/**
+ * The `translate` rows under linux.resources applied to `{linux: {resources}}`: what `update`
+ * sends to crun update in the guest goes through the same rewriting as create's spec.
+ */
+export function translateResources(guest: Json): void {
+  for (const rule of rulesFor('translate')) if (rule.path.startsWith('linux.resources.')) TRANSLATIONS[rule.path]?.(guest);
+}
+
+/** The guest spec's fields from later runtime-spec releases, rewritten for crun 1.8.1 (src/oci/fields.ts). */
+function translateNewerFields(guest: Json): void {
+  guest['ociVersion'] = GUEST_OCI_VERSION;
+  for (const rule of rulesFor('translate')) TRANSLATIONS[rule.path]?.(guest);
 }
 
 export interface GuestPlan {
@@ -83,5 +125,6 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
       copy.linux.namespaces = copy.linux.namespaces.map((ns) => (ns.type === 'network' ? { type: 'network', path: GUEST_ROOT_NETNS } : { type: ns.type }));
     }
   }
+  translateNewerFields(copy as unknown as Json);
   return { spec: copy, binds };
 }

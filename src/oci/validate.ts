@@ -1,11 +1,10 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv-draft-04';
 
 // ajv-draft-04 is CommonJS: under NodeNext its default import is the module object.
 const Ajv = AjvModule.default;
 import { KataError } from '../errors.js';
-import { packageRoot } from '../util/paths.js';
+import { isRecord } from '../util/json.js';
+import { BASE, NEWEST_RELEASE, OLDEST_RELEASE, newestRelease, releaseFor, schemaSet, unknownFields } from './schemas.js';
 
 /**
  * One thing wrong with a config: where, as a JSON path (`process.args`, `linux.namespaces.2.type`,
@@ -53,58 +52,23 @@ const PATTERN_WORDS: Record<string, string> = {
   '^[cbup]$': 'one of c, b, u, p',
   '^[1-9][0-9]*[KMG]B$': 'a page size such as 2MB or 1GB',
   '^MB:[^\\n]*$': 'a single line starting with "MB:"',
+  '^[0-9, -]*$': 'a CPU list such as 0-3,7',
 };
 
-let validators: { config: ValidateFunction; state: ValidateFunction } | undefined;
+const compiled = new Map<string, ValidateFunction>();
 
-/**
- * Enums the runtime-spec schema keeps narrower than runc 1.1, which the callers rely on: runc
- * accepts the recursive propagations as linux.rootfsPropagation, and containerd's CRI writes
- * `rslave` for a Kubernetes HostToContainer mount and `rshared` for a Bidirectional one, docker
- * `rslave`/`shared` for a bind with such a propagation. Widened to runc's set when the schemas load.
- */
-const RUNC_ENUMS: Record<string, Record<string, string[]>> = {
-  'defs-linux.json': { RootfsPropagation: ['private', 'shared', 'slave', 'unbindable', 'rprivate', 'rshared', 'rslave', 'runbindable'] },
-};
-
-/** `schema` (the file `file`) with RUNC_ENUMS's definitions widened. */
-function widened(file: string, schema: object): object {
-  const defs: unknown = (schema as { definitions?: unknown }).definitions;
-  for (const [name, values] of Object.entries(RUNC_ENUMS[file] ?? {})) {
-    const def: unknown = typeof defs === 'object' && defs !== null ? (defs as Record<string, unknown>)[name] : undefined;
-    if (typeof def !== 'object' || def === null || !('enum' in def)) throw new KataError('E_CONFIG', `OCI schema ${file} has no enum ${name} to widen`);
-    (def as { enum: unknown }).enum = values;
-  }
-  return schema;
-}
-
-/** Compiles the vendored runtime-spec schemas once (draft-04, cross-file $refs by file name). */
-function compile(): { config: ValidateFunction; state: ValidateFunction } {
-  if (validators) return validators;
-  const dir = path.join(packageRoot(), 'schemas');
+/** The compiled schema `name` of `release`'s set (draft-04, cross-file $refs by file name), once per process. */
+function validator(release: string, name = 'config-schema.json'): ValidateFunction {
+  const key = `${release}:${name}`;
+  const cached = compiled.get(key);
+  if (cached) return cached;
   // verbose: errors carry the offending value (shown in messages) and the failing schema.
   const ajv = new Ajv({ strict: false, allErrors: true, verbose: true });
-  let files: string[];
-  try {
-    files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
-  } catch {
-    files = [];
-  }
-  if (!files.includes('config-schema.json')) {
-    throw new KataError('E_CONFIG', `OCI schemas missing in ${dir}: run schemas/sync.sh (setup does)`);
-  }
-  for (const f of files) {
-    const schema: unknown = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-    if (typeof schema !== 'object' || schema === null) continue;
-    ajv.addSchema(widened(f, schema), f);
-  }
-  const get = (name: string): ValidateFunction => {
-    const v = ajv.getSchema(name);
-    if (v === undefined) throw new KataError('E_CONFIG', `OCI schema ${name} did not compile`);
-    return v;
-  };
-  validators = { config: get('config-schema.json'), state: get('state-schema.json') };
-  return validators;
+  for (const [file, schema] of schemaSet(release)) ajv.addSchema(schema, file);
+  const v = ajv.getSchema(name);
+  if (v === undefined) throw new KataError('E_CONFIG', `OCI schema ${name} (${release}) did not compile`);
+  compiled.set(key, v);
+  return v;
 }
 
 interface Entry extends Problem {
@@ -200,18 +164,75 @@ export function describeErrors(errors: readonly ErrorObject[] | null | undefined
   return describeProblems(errors).map(formatProblem);
 }
 
-/** Validates a parsed config.json against config-schema.json; returns the problems. */
-export function schemaProblems(config: unknown): Problem[] {
-  const v = compile().config;
-  return v(config) ? [] : describeProblems(v.errors);
+/** What the schemas say about a config: `invalid` breaks them; `unsupported`: fields we cannot know. */
+export interface SchemaVerdict {
+  invalid: Problem[];
+  unsupported: Problem[];
+  /** The schema set the config was checked with (BASE or a release), when its version had one. */
+  release?: string;
 }
 
-/** Validates a parsed config.json against config-schema.json; returns the error lines. */
+function pointerOf(segments: readonly (string | number)[]): string {
+  return segments.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}
+
+/**
+ * Checks a parsed config.json against the schema set of its ociVersion (src/oci/schemas.ts,
+ * releaseFor): a version with no schema (another major, not SemVer) is the only problem reported.
+ * Fields and enum values that only a later release defines are accepted, as runc accepts them,
+ * and checked by the newest schema set; a field no release defines is refused with its path.
+ */
+export function schemaVerdict(config: unknown): SchemaVerdict {
+  const version = isRecord(config) ? config['ociVersion'] : undefined;
+  const newest = newestRelease();
+  let release = newest;
+  let newer = false;
+  if (typeof version === 'string') {
+    const choice = releaseFor(version);
+    if ('problem' in choice) return { invalid: [{ path: 'ociVersion', message: choice.problem }], unsupported: [] };
+    ({ release, newer } = choice);
+  }
+  const own = validator(release);
+  const errors: ErrorObject[] = own(config) ? [] : [...(own.errors ?? [])];
+  const unknown = unknownFields(config, schemaSet(newest));
+  if (release !== newest) {
+    // Fields its release does not define but a later one does: checked by the newest set.
+    const unknownNow = new Set(unknown.map((u) => jsonPath(u)));
+    const later = unknownFields(config, schemaSet(release)).filter((u) => !unknownNow.has(jsonPath(u))).map(pointerOf);
+    if (later.length > 0 || errors.some((e) => e.keyword === 'enum')) {
+      const latest = validator(newest);
+      const newestErrors = latest(config) ? [] : (latest.errors ?? []);
+      const failsNow = new Set(newestErrors.map((e) => e.instancePath));
+      // An enum value a later release allows is fine: the newest set's enum errors replace ours.
+      const kept = errors.filter((e) => e.keyword !== 'enum' && !((e.keyword === 'anyOf' || e.keyword === 'oneOf') && !failsNow.has(e.instancePath)));
+      const added = newestErrors.filter((e) => e.keyword === 'enum' || later.some((p) => under(e.instancePath, p)));
+      errors.splice(0, errors.length, ...kept, ...added);
+    }
+  }
+  const problems = describeProblems(errors);
+  const range = `${OLDEST_RELEASE}–${NEWEST_RELEASE}`;
+  const unknownProblems = unknown.map((u) => ({
+    path: jsonPath(u),
+    message: `unknown field: no runtime-spec release ${range} defines it${newer ? ` (the config is for ${String(version)}, newer than this runtime knows)` : ''}`,
+  }));
+  return {
+    invalid: newer ? problems : [...problems, ...unknownProblems],
+    unsupported: newer ? unknownProblems : [],
+    release,
+  };
+}
+
+/** The invalid problems of schemaVerdict. */
+export function schemaProblems(config: unknown): Problem[] {
+  return schemaVerdict(config).invalid;
+}
+
+/** The invalid problems of schemaVerdict, as lines. */
 export function schemaErrors(config: unknown): string[] {
   return schemaProblems(config).map(formatProblem);
 }
 
 export function stateSchemaErrors(state: unknown): string[] {
-  const v = compile().state;
+  const v = validator(BASE, 'state-schema.json');
   return v(state) ? [] : describeErrors(v.errors);
 }

@@ -11,6 +11,7 @@ import { KataError, errnoCode } from '../errors.js';
 import type { OpenCall } from '../monitor/control.js';
 import { decodeExit, EXEC_STDERR, EXEC_STDIN, EXEC_STDOUT, FramedSocket, type ExecExit } from '../monitor/exec-wire.js';
 import { FdSink, pumpFd } from '../monitor/stdio.js';
+import { FIELDS } from '../oci/fields.js';
 import { isRecord } from '../util/json.js';
 
 export interface ExecFlags {
@@ -45,6 +46,22 @@ export function validateProcess(p: Record<string, unknown>): void {
   if (user !== undefined && !isRecord(user)) throw bad('user must be an object');
 }
 
+/**
+ * Process fields of later runtime-spec releases that an exec'd process cannot have: the ones
+ * src/oci/fields.ts refuses, and the ones the agent sets on a container's init only (crun exec
+ * in the guest would ignore them).
+ */
+export function execProcessRefusals(p: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const rule of FIELDS) {
+    const [top, field, ...rest] = rule.path.split('.');
+    if (top !== 'process' || field === undefined || rest.length > 0 || p[field] === undefined) continue;
+    if (rule.handling === 'refuse') out.push(`process.${field}: ${rule.note}`);
+    if (rule.handling === 'agent') out.push(`process.${field}: is applied to a container's init only; an exec'd process cannot have it (crun exec in the guest would ignore it)`);
+  }
+  return out;
+}
+
 /** Reads --process FILE: a runtime-spec process object. */
 export function readProcessFile(file: string): Record<string, unknown> {
   let text: string;
@@ -68,10 +85,15 @@ export function buildExecProcess(flags: ExecFlags, base: Record<string, unknown>
   if (flags.processFile !== undefined && flags.processFile !== '') {
     const p = readProcessFile(flags.processFile);
     validateProcess(p);
+    const refused = execProcessRefusals(p);
+    if (refused.length > 0) throw new KataError('E_UNSUPPORTED', `--process ${flags.processFile}: ${refused.join('; ')}`);
     return p;
   }
   if (flags.args.length === 0) throw bad('exec: either a command or --process must be given');
   const p: Record<string, unknown> = structuredClone(base);
+  // The container's init had these applied by the agent; crun exec cannot apply them to an
+  // exec'd process, which gets the guest's defaults (docs/cli-compat.md).
+  for (const rule of FIELDS) if (rule.handling === 'agent' && rule.path.startsWith('process.')) delete p[rule.path.slice('process.'.length)];
   p['args'] = flags.args;
   if (flags.cwd !== undefined && flags.cwd !== '') p['cwd'] = flags.cwd;
   const caps = isRecord(p['capabilities']) ? p['capabilities'] : {};

@@ -6,7 +6,7 @@ import { annotationOverrides, vmSize } from '../vm/sizing.js';
 import { KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
 import { hostHooks, runCreateHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
-import { toGuestPlan } from '../oci/translate.js';
+import { toGuestPlan, translateResources } from '../oci/translate.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import tty from 'node:tty';
@@ -413,7 +413,10 @@ export class Runtime {
 
   async update(id: string, resources: Record<string, unknown>): Promise<void> {
     const rec = this.running(id);
-    await this.call(rec, { op: 'update', resources });
+    // Newer fields crun 1.8.1 does not know are rewritten as for create (cpu.burst → unified).
+    const translated = structuredClone(resources);
+    translateResources({ linux: { resources: translated } });
+    await this.call(rec, { op: 'update', resources: translated });
   }
 
   /**

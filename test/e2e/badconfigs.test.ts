@@ -39,7 +39,21 @@ const hooks = (s: Json, v: Json): void => {
   s['hooks'] = v;
 };
 
-const SCHEMA_NAMESPACES = 'mount, pid, network, uts, ipc, user, cgroup';
+const SCHEMA_NAMESPACES = 'mount, pid, network, uts, ipc, user, cgroup, time';
+const NO_LISTENER = 'seccomp notifications go to a listener on the host, which the VM cannot reach';
+const IDMAP = "id-mapped mounts are not supported on the VM's shared filesystem (virtio-fs on the guest's Linux 6.1 cannot be id-mapped)";
+const NO_AFFINITY = "the container's CPUs are the VM's vCPUs, not host CPUs";
+const NUMA = 'the VM has one NUMA node; host NUMA nodes cannot be named inside it (only mode MPOL_DEFAULT without nodes or flags, the default, is accepted: it is left out for crun)';
+const NET_DEVICES = "moving a host network device into the container needs passing it through to the VM; not supported (the container gets the VM's mirror of its network namespace, docs/networking.md)";
+const PLATFORM = 'this runtime runs Linux containers and would ignore it';
+const NO_RELEASE = 'unknown field: no runtime-spec release 1.0.0–1.3.0 defines it';
+/** Sets ociVersion and edits the spec: for fields of a later release. */
+const at = (version: string, edit: (s: Json) => void) => (s: Json): void => {
+  s['ociVersion'] = version;
+  edit(s);
+};
+const withTime = (s: Json): void => void namespaces(s).push({ type: 'time' });
+
 const KNOWN_RLIMITS = 'RLIMIT_AS, RLIMIT_CORE, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_LOCKS, RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, RLIMIT_NICE, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_RSS, RLIMIT_RTPRIO, RLIMIT_RTTIME, RLIMIT_SIGPENDING, RLIMIT_STACK';
 
 /** Breaks the runtime-spec schema. */
@@ -57,7 +71,6 @@ const schemaCases: Case[] = [
   { name: 'mounts is an object', edit: (s) => void (s['mounts'] = { '/proc': 'proc' }), expect: 'mounts: must be array, got an object' },
   { name: 'a mount without a destination', edit: (s) => void mounts(s).push({ type: 'tmpfs', source: 'tmpfs' }), expect: 'mounts.7.destination: is required' },
   { name: 'an unknown namespace type', edit: (s) => void namespaces(s).push({ type: 'bogus' }), expect: `linux.namespaces.6.type: must be one of ${SCHEMA_NAMESPACES}, got "bogus"` },
-  { name: 'the time namespace (not in runtime-spec 1.0.2)', edit: (s) => void namespaces(s).push({ type: 'time' }), expect: `linux.namespaces.6.type: must be one of ${SCHEMA_NAMESPACES}, got "time"` },
   { name: 'a namespace given as a string', edit: (s) => void (namespaces(s) as unknown[]).push('user'), expect: 'linux.namespaces.6: must be object, got "user"' },
   { name: 'an rlimit in lower case', edit: (s) => void (proc(s)['rlimits'] = [{ type: 'nofile', soft: 1, hard: 1 }]), expect: 'process.rlimits.0.type: must be an RLIMIT_ name in capitals such as RLIMIT_NOFILE, got "nofile"' },
   { name: 'a negative rlimit', edit: (s) => void (proc(s)['rlimits'] = [{ type: 'RLIMIT_CORE', soft: 0, hard: -1 }]), expect: 'process.rlimits.0.hard: must be >= 0, got -1' },
@@ -101,6 +114,31 @@ const schemaCases: Case[] = [
     },
     expect: 'hostname: must be string, got 3; process.args: must be array, got "x"; process.env: must be array, got "y"',
   },
+  // Fields of runtime-spec 1.1.0 … 1.3.0 (checked by the newest schemas whatever the version says).
+  { name: 'an unknown I/O priority class', edit: at('1.1.0', (s) => void (proc(s)['ioPriority'] = { class: 'IOPRIO_CLASS_FOO' })), expect: 'process.ioPriority.class: must be one of IOPRIO_CLASS_RT, IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE, got "IOPRIO_CLASS_FOO"' },
+  { name: 'an I/O priority without a class', edit: at('1.0.2-dev', (s) => void (proc(s)['ioPriority'] = { priority: 1 })), expect: 'process.ioPriority.class: is required' },
+  {
+    name: 'an unknown scheduling policy',
+    edit: at('1.2.0', (s) => void (proc(s)['scheduler'] = { policy: 'SCHED_FOO' })),
+    expect: 'process.scheduler.policy: must be one of SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_ISO, SCHED_IDLE, SCHED_DEADLINE, got "SCHED_FOO"',
+  },
+  { name: 'a nice value that is a string', edit: at('1.1.0', (s) => void (proc(s)['scheduler'] = { policy: 'SCHED_OTHER', nice: '5' })), expect: 'process.scheduler.nice: must be integer, got "5"' },
+  {
+    name: 'an unknown scheduler flag',
+    edit: at('1.1.0', (s) => void (proc(s)['scheduler'] = { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_FAST'] })),
+    expect: 'process.scheduler.flags.0: must be one of SCHED_FLAG_RESET_ON_FORK, SCHED_FLAG_RECLAIM, SCHED_FLAG_DL_OVERRUN, SCHED_FLAG_KEEP_POLICY, SCHED_FLAG_KEEP_PARAMS, SCHED_FLAG_UTIL_CLAMP_MIN, SCHED_FLAG_UTIL_CLAMP_MAX, got "SCHED_FLAG_FAST"',
+  },
+  { name: 'a CPU affinity with letters', edit: at('1.2.1', (s) => void (proc(s)['execCPUAffinity'] = { initial: '0-3x' })), expect: `process.execCPUAffinity.initial: must be a CPU list such as 0-3,7, got "0-3x"; process.execCPUAffinity: ${NO_AFFINITY}` },
+  { name: 'time offsets in seconds as a string', edit: at('1.1.0', (s) => { withTime(s); linux(s)['timeOffsets'] = { monotonic: { secs: '10' } }; }), expect: 'linux.timeOffsets.monotonic.secs: must be integer, got "10"' },
+  { name: 'negative time offset nanoseconds', edit: at('1.1.0', (s) => { withTime(s); linux(s)['timeOffsets'] = { boottime: { nanosecs: -1 } }; }), expect: 'linux.timeOffsets.boottime.nanosecs: must be >= 0, got -1' },
+  { name: 'an unknown memory policy mode', edit: at('1.3.0', (s) => void (linux(s)['memoryPolicy'] = { mode: 'MPOL_FOO' })), expect: `linux.memoryPolicy.mode: must be one of MPOL_DEFAULT, MPOL_BIND, MPOL_INTERLEAVE, MPOL_WEIGHTED_INTERLEAVE, MPOL_PREFERRED, MPOL_PREFERRED_MANY, MPOL_LOCAL, got "MPOL_FOO"; linux.memoryPolicy: ${NUMA}` },
+  { name: 'a network device that is not an object', edit: at('1.3.0', (s) => void (linux(s)['netDevices'] = { eth1: 'eth1' })), expect: `linux.netDevices.eth1: must be object, got "eth1"; linux.netDevices: ${NET_DEVICES}` },
+  { name: 'a device file mode of 512 in a 1.3.0 config', edit: at('1.3.0', (s) => void (linux(s)['devices'] = [{ type: 'c', path: '/dev/x', major: 1, minor: 3, fileMode: 512 }])), expect: 'linux.devices.0.fileMode: must be <= 511, got 512' },
+  // Versions and unknown fields.
+  { name: 'ociVersion 2.0.0', edit: at('2.0.0', (s) => void (proc(s)['cwd'] = 'relative')), expect: 'ociVersion: runtime-spec 2.0.0 is not supported: this runtime implements 1.0.0 to 1.3.0 (major version 1)' },
+  { name: 'ociVersion 0.9.0', edit: at('0.9.0', () => undefined), expect: 'ociVersion: runtime-spec 0.9.0 is not supported: this runtime implements 1.0.0 to 1.3.0 (major version 1)' },
+  { name: 'an unknown field', edit: at('1.3.0', (s) => void (linux(s)['fooBar'] = true)), expect: `linux.fooBar: ${NO_RELEASE}` },
+  { name: 'a misspelt field in a list', edit: at('1.0.2-dev', (s) => void (mounts(s)[0] = { ...mounts(s)[0], option: ['ro'] })), expect: `mounts.0.option: ${NO_RELEASE}` },
 ];
 
 /** Valid for the schema, wrong for the runtime-spec or the kernel. */
@@ -222,7 +260,7 @@ const semanticCases: Case[] = [
   {
     name: 'a seccomp notification without a listener',
     edit: (s) => seccomp(s, { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }),
-    expect: 'linux.seccomp.listenerPath: is required when a syscall uses SCMP_ACT_NOTIFY',
+    expect: `linux.seccomp.listenerPath: is required when a syscall uses SCMP_ACT_NOTIFY; linux.seccomp.syscalls.0.action: SCMP_ACT_NOTIFY: ${NO_LISTENER}`,
   },
   {
     name: 'a seccomp argument index of 6',
@@ -232,6 +270,13 @@ const semanticCases: Case[] = [
   { name: 'a relative hook path', edit: (s) => hooks(s, { createRuntime: [{ path: 'true' }] }), expect: 'hooks.createRuntime.0.path: must be an absolute path, got "true"' },
   { name: 'a hook env entry without =', edit: (s) => hooks(s, { poststart: [{ path: '/bin/true', env: ['PATH'] }] }), expect: 'hooks.poststart.0.env.0: must be KEY=VALUE, got "PATH"' },
   { name: 'ociVersion 1.0', edit: (s) => void (s['ociVersion'] = '1.0'), expect: 'ociVersion: must be a SemVer version such as 1.0.2, got "1.0"' },
+  { name: 'time offsets without a time namespace', edit: at('1.1.0', (s) => void (linux(s)['timeOffsets'] = { monotonic: { secs: 10 } })), expect: 'linux.timeOffsets: needs a time namespace in linux.namespaces' },
+  { name: 'time offset nanoseconds of a whole second', edit: at('1.1.0', (s) => { withTime(s); linux(s)['timeOffsets'] = { monotonic: { nanosecs: 1000000000 } }; }), expect: 'linux.timeOffsets.monotonic.nanosecs: must be below one second (0 … 999999999), got 1000000000' },
+  { name: 'an I/O priority of 8', edit: at('1.1.0', (s) => void (proc(s)['ioPriority'] = { class: 'IOPRIO_CLASS_BE', priority: 8 })), expect: 'process.ioPriority.priority: must be between 0 (highest) and 7 (lowest), got 8' },
+  { name: 'a nice value of 20', edit: at('1.1.0', (s) => void (proc(s)['scheduler'] = { policy: 'SCHED_OTHER', nice: 20 })), expect: 'process.scheduler.nice: must be between -20 and 19 for SCHED_OTHER, got 20' },
+  { name: 'SCHED_FIFO without a priority', edit: at('1.1.0', (s) => void (proc(s)['scheduler'] = { policy: 'SCHED_FIFO' })), expect: 'process.scheduler.priority: must be between 1 and 99 for SCHED_FIFO, got 0' },
+  { name: 'a deadline runtime for SCHED_BATCH', edit: at('1.1.0', (s) => void (proc(s)['scheduler'] = { policy: 'SCHED_BATCH', runtime: 1000 })), expect: 'process.scheduler.runtime: is only meaningful with SCHED_DEADLINE, not SCHED_BATCH' },
+  { name: 'a CPU burst above the quota', edit: (s) => void (resources(s)['cpu'] = { quota: 10000, period: 100000, burst: 50000 }), expect: 'linux.resources.cpu.burst: must not exceed cpu.quota 10000, got 50000' },
   {
     name: 'every problem at once, schema and semantic',
     edit: (s) => {
@@ -273,7 +318,7 @@ const unsupportedCases: Case[] = [
   {
     name: 'a seccomp notification listener',
     edit: (s) => seccomp(s, { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/seccomp.sock', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }),
-    expect: 'linux.seccomp.listenerPath: a seccomp notification listener on the host cannot be reached from the VM',
+    expect: `linux.seccomp.listenerPath: a seccomp notification listener on the host cannot be reached from the VM; linux.seccomp.syscalls.0.action: SCMP_ACT_NOTIFY: ${NO_LISTENER}`,
   },
   { name: 'a kernel memory limit', edit: (s) => void (resources(s)['memory'] = { limit: 67108864, kernel: 33554432 }), expect: "linux.resources.memory.kernel: the guest's cgroup v2 has no kernel memory limit" },
   { name: 'a swappiness of 0', edit: (s) => void (resources(s)['memory'] = { swappiness: 0 }), expect: "linux.resources.memory.swappiness: the guest's cgroup v2 has no per-cgroup swappiness" },
@@ -287,11 +332,38 @@ const unsupportedCases: Case[] = [
   },
   { name: 'Intel RDT', edit: (s) => void (linux(s)['intelRdt'] = { closID: 'guaranteed' }), expect: 'linux.intelRdt: Intel RDT (resctrl) is not available in the VM' },
   { name: 'an RDMA limit', edit: (s) => void (resources(s)['rdma'] = { mlx5_0: { hcaHandles: 3 } }), expect: 'linux.resources.rdma: the VM has no RDMA devices (no rdma cgroup controller in the guest)' },
+  { name: 'an exec CPU affinity', edit: at('1.2.1', (s) => void (proc(s)['execCPUAffinity'] = { initial: '0', final: '1' })), expect: `process.execCPUAffinity: ${NO_AFFINITY}` },
+  { name: 'SCHED_ISO', edit: at('1.1.0', (s) => void (proc(s)['scheduler'] = { policy: 'SCHED_ISO' })), expect: 'process.scheduler.policy: SCHED_ISO: Linux has no SCHED_ISO policy' },
+  {
+    name: 'a host network device',
+    edit: at('1.3.0', (s) => void (linux(s)['netDevices'] = { eth1: { name: 'eth0' } })),
+    expect: `linux.netDevices: ${NET_DEVICES}`,
+  },
+  {
+    name: 'a NUMA memory policy',
+    edit: at('1.3.0', (s) => void (linux(s)['memoryPolicy'] = { mode: 'MPOL_BIND', nodes: '0-1' })),
+    expect: `linux.memoryPolicy: ${NUMA}`,
+  },
+  { name: 'Intel RDT schemata', edit: at('1.3.0', (s) => void (linux(s)['intelRdt'] = { schemata: ['L3:0=f'], enableMonitoring: true })), expect: 'linux.intelRdt: Intel RDT (resctrl) is not available in the VM' },
+  { name: 'an idmap mount option', edit: at('1.2.0', (s) => void (mounts(s)[1] = { ...mounts(s)[1], options: ['nosuid', 'idmap'] })), expect: `mounts.1.options.1: idmap: ${IDMAP}` },
+  {
+    name: 'nosymfollow',
+    edit: at('1.1.0', (s) => void (mounts(s)[1] = { ...mounts(s)[1], options: ['nosuid', 'nosymfollow'] })),
+    expect: "mounts.1.options.1: nosymfollow: the guest's crun 1.8.1 does not know it: it would reach the filesystem as mount data (and be ignored on a bind mount)",
+  },
+  {
+    name: 'a seccomp architecture the guest\'s libseccomp lacks',
+    edit: at('1.2.1', (s) => seccomp(s, { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_LOONGARCH64'] })),
+    expect: "linux.seccomp.architectures.1: SCMP_ARCH_LOONGARCH64: the guest's libseccomp 2.5.4 does not know this architecture (crun would fail the create); a VM of this machine's architecture cannot run its binaries anyway",
+  },
+  { name: 'a windows section', edit: (s) => void (s['windows'] = { layerFolders: ['C:\\layers'] }), expect: `windows: a section for Windows: ${PLATFORM}` },
+  { name: 'a freebsd section', edit: at('1.3.0', (s) => void (s['freebsd'] = { jail: { vnet: 'new' } })), expect: `freebsd: a section for FreeBSD: ${PLATFORM}` },
+  { name: 'an unknown field in a config newer than this runtime', edit: at('1.4.0', (s) => void (linux(s)['fooBar'] = 1)), expect: `linux.fooBar: ${NO_RELEASE} (the config is for 1.4.0, newer than this runtime knows)` },
   { name: 'a per-container VM section', edit: (s) => void (s['vm'] = { kernel: { path: '/boot/vmlinuz' } }), expect: 'vm: the hypervisor, kernel and image are chosen by the runtime configuration, not per container' },
   {
     name: 'an id-mapped bind mount',
     edit: (s, { tmp }) => void mounts(s).push({ destination: '/data', type: 'bind', source: tmp, options: ['rbind'], uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }),
-    expect: 'mounts.7.uidMappings: id-mapped mounts are not supported on the VM\'s shared filesystem (virtio-fs)',
+    expect: `mounts.7.uidMappings: ${IDMAP}`,
   },
   {
     name: 'an unsupported setting next to an invalid one (both named)',

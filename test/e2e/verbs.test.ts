@@ -313,7 +313,7 @@ describe('spec and features', () => {
     const r = await kr(env.root, ['features']);
     expect(r.code, r.stderr).toBe(0);
     const f = JSON.parse(r.stdout.toString()) as { ociVersionMax: string; hooks: string[]; linux: { cgroup: { v2: boolean } } };
-    expect(f.ociVersionMax).toBe('1.0.2');
+    expect(f.ociVersionMax).toBe('1.3.0');
     expect(f.hooks).toContain('prestart');
     expect(f.linux.cgroup.v2).toBe(true);
   });
