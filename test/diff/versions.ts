@@ -558,30 +558,35 @@ function withoutRelativeWarning(o: Outcome): Outcome {
 
 export const VERSION_CASES: DiffCase[] = [
   {
+    // docker 23.0 writes ociVersion 1.0.2-dev (docker23)
     name: 'engine-docker-23-1.0.2-dev',
     args: probe(MOBY_23, NOFILE, UNSHARE, 'cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start', 'touch /x; echo "root rc=$?"; touch /run/x; echo "run rc=$?"'),
     edit: docker23,
     expect: { code: 0, stdout: /^uid=65534\(nobody\) gid=65534\(nobody\) groups=65534\(nobody\)\n(?:.*\n)*CapEff:\s+0000000000000000\n(?:.*\n)*NoNewPrivs:\s+1\nSeccomp:\s+2\n(?:.*\n)*nofile=1024:2048\nunshare rc=1\n/ },
   },
   {
+    // containerd 1.7's CRI writes ociVersion 1.1.0 (containerdCri17)
     name: 'engine-containerd-1.7-cri-1.1.0',
     args: probe(CONTAINERD, UNSHARE),
     edit: containerdCri17,
     expect: { code: 0, stdout: /^uid=0\(root\) gid=0\(root\)(?:.*\n)*NoNewPrivs:\s+0\nSeccomp:\s+2\n(?:.*\n)*oom_score_adj=968 umask=0022\nhostname=web-7d9f8c6b5-x2x4q (?:.*\n)*unshare rc=1\n$/ },
   },
   {
+    // docker 27.5 writes ociVersion 1.2.0 (docker27)
     name: 'engine-docker-27-1.2.0',
     args: probe(MOBY_27, UNSHARE, 'cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start'),
     edit: docker27,
     expect: { code: 0, stdout: /^uid=0\(root\) gid=0\(root\)(?:.*\n)*CapEff:\s+00000000a80425fb\n(?:.*\n)*Seccomp:\s+2\n(?:.*\n)*unshare rc=1\n0\s+2147483647\n0\n$/ },
   },
   {
+    // podman 5.6 writes ociVersion 1.2.1 (podman56)
     name: 'engine-podman-5.6-1.2.1',
     args: probe(PODMAN, NOFILE, NPROC, 'echo "/proc/interrupts: $(cat /proc/interrupts | wc -c)"', 'hostname other; echo "sethostname rc=$?"'),
     edit: podman56,
     expect: { code: 0, stdout: /^uid=0\(root\) gid=0\(root\)(?:.*\n)*CapEff:\s+00000000800405fb\n(?:.*\n)*Seccomp:\s+2\n(?:.*\n)*\/proc\/interrupts: 0\nsethostname rc=1\n$/, stderr: /sethostname: Operation not permitted/ },
   },
   {
+    // containerd 2.3 writes ociVersion 1.3.0 (containerd23)
     name: 'engine-containerd-2.3-ctr-1.3.0',
     args: probe(CONTAINERD, NOFILE, UNSHARE),
     edit: containerd23,
