@@ -408,7 +408,7 @@ function containerdCri17(s: Spec, ctx: Ctx): void {
   replace(s, {
     ociVersion: '1.1.0',
     process: proc({
-      user: { uid: 0, gid: 0, additionalGids: [0, 10] },
+      user: { uid: 0, gid: 0, additionalGids: [0] },
       env: [PATH_ENV, 'HOSTNAME=web-7d9f8c6b5-x2x4q', 'KUBERNETES_SERVICE_HOST=10.96.0.1', 'KUBERNETES_SERVICE_PORT=443'],
       cwd: '/',
       capabilities: { bounding: ENGINE_CAPS, effective: ENGINE_CAPS, permitted: ENGINE_CAPS },
@@ -447,7 +447,7 @@ function containerdCri17(s: Spec, ctx: Ctx): void {
 }
 
 /**
- * podman 5.6 (runtime-spec v1.2.1: `ociVersion: "1.2.1"`), rootful, `cgroup_manager = "cgroupfs"`
+ * podman 5.6 (runtime-spec v1.2.1, as from 5.5: `ociVersion: "1.2.1"`), rootful, `cgroup_manager = "cgroupfs"`
  * (the cgroups path /libpod_parent/libpod-<id>; with systemd it is `machine.slice:libpod:<id>`),
  * for `podman run --name web --hostname web-3`: runtime-tools' generator and
  * pkg/specgen/generate over containers/common's defaults: 11 capabilities (no inheritable, no
