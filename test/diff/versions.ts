@@ -58,6 +58,8 @@ const MASKED = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_de
 /** rlimits, for the engines that write them: absent ones are `rlimits-absent`'s. */
 const NOFILE = 'echo "nofile=$(ulimit -Sn):$(ulimit -Hn)"';
 const NPROC = 'echo "nproc=$(ulimit -Su):$(ulimit -Hu)"';
+/** A child needing `mib` MiB, over the engine's memory limit (swap is no help: neither host nor guest has any): OOM-killed, 137. */
+const overLimit = (mib: number): string => `dd if=/dev/zero of=/dev/null bs=${mib}M count=1 2>/dev/null; echo "dd ${mib}M rc=$?"`;
 /** A syscall every engine's default seccomp profile refuses without CAP_SYS_ADMIN (docker, containerd) or lets the capability check decide (podman). */
 const UNSHARE = 'unshare -U true; echo "unshare rc=$?"';
 
@@ -567,16 +569,16 @@ export const VERSION_CASES: DiffCase[] = [
   {
     // containerd 1.7's CRI writes ociVersion 1.1.0 (containerdCri17)
     name: 'engine-containerd-1.7-cri-1.1.0',
-    args: probe(CONTAINERD, UNSHARE),
+    args: probe(CONTAINERD, UNSHARE, overLimit(192)),
     edit: containerdCri17,
-    expect: { code: 0, stdout: /^uid=0\(root\) gid=0\(root\)(?:.*\n)*NoNewPrivs:\s+0\nSeccomp:\s+2\n(?:.*\n)*oom_score_adj=968 umask=0022\nhostname=web-7d9f8c6b5-x2x4q (?:.*\n)*unshare rc=1\n$/ },
+    expect: { code: 0, stdout: /^uid=0\(root\) gid=0\(root\)(?:.*\n)*NoNewPrivs:\s+0\nSeccomp:\s+2\n(?:.*\n)*oom_score_adj=968 umask=0022\nhostname=web-7d9f8c6b5-x2x4q (?:.*\n)*unshare rc=1\ndd 192M rc=137\n$/ },
   },
   {
     // docker 27.5 writes ociVersion 1.2.0 (docker27)
     name: 'engine-docker-27-1.2.0',
-    args: probe(MOBY_27, UNSHARE, 'cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start'),
+    args: probe(MOBY_27, UNSHARE, 'cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start', overLimit(96)),
     edit: docker27,
-    expect: { code: 0, stdout: /^uid=0\(root\) gid=0\(root\)(?:.*\n)*CapEff:\s+00000000a80425fb\n(?:.*\n)*Seccomp:\s+2\n(?:.*\n)*unshare rc=1\n0\s+2147483647\n0\n$/ },
+    expect: { code: 0, stdout: /^uid=0\(root\) gid=0\(root\)(?:.*\n)*CapEff:\s+00000000a80425fb\n(?:.*\n)*Seccomp:\s+2\n(?:.*\n)*unshare rc=1\n0\s+2147483647\n0\ndd 96M rc=137\n$/ },
   },
   {
     // podman 5.6 writes ociVersion 1.2.1 (podman56)
