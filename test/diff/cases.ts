@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CAPABILITIES } from '../../src/oci/bundle.js';
 import { DEFAULT_CAPS } from '../../src/oci/default-spec.js';
-import { hooksLog, type Ctx, type DiffCase, type Normalisation, type Outcome, type Spec } from './harness.js';
+import { errorMentions, hooksLog, type Ctx, type DiffCase, type Normalisation, type Outcome, type Spec } from './harness.js';
 import { VERSION_CASES } from './versions.js';
 
 /**
@@ -58,13 +58,6 @@ function listing(dir: string): string {
     .join('\n');
 }
 
-/** The runtime's own error line differs in wording: keep only whether it names `what`. */
-function errorMentions(...what: RegExp[]): Normalisation {
-  return {
-    why: `stderr is the runtime's own error line (runc: a logrus line from Go, kata-runtime: one plain line), reduced to whether it mentions ${what.map(String).join(' and ')}`,
-    apply: (o: Outcome) => ({ ...o, stderr: what.map((w) => `${String(w)}: ${w.test(o.stderr)}`).join('\n') }),
-  };
-}
 
 
 const MiB = 1024 * 1024;
