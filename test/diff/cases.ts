@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CAPABILITIES } from '../../src/oci/bundle.js';
 import { DEFAULT_CAPS } from '../../src/oci/default-spec.js';
-import { hooksLog, type Ctx, type DiffCase, type Normalisation, type Outcome, type Spec } from './harness.js';
+import { errorMentions, hooksLog, type Ctx, type DiffCase, type Normalisation, type Outcome, type Spec } from './harness.js';
+import { VERSION_CASES } from './versions.js';
 
 /**
  * The table of the differential suite: each bundle runs under runc and under kata-runtime and
@@ -57,13 +58,6 @@ function listing(dir: string): string {
     .join('\n');
 }
 
-/** The runtime's own error line differs in wording: keep only whether it names `what`. */
-function errorMentions(...what: RegExp[]): Normalisation {
-  return {
-    why: `stderr is the runtime's own error line (runc: a logrus line from Go, kata-runtime: one plain line), reduced to whether it mentions ${what.map(String).join(' and ')}`,
-    apply: (o: Outcome) => ({ ...o, stderr: what.map((w) => `${String(w)}: ${w.test(o.stderr)}`).join('\n') }),
-  };
-}
 
 
 const MiB = 1024 * 1024;
@@ -706,7 +700,11 @@ export const CASES: DiffCase[] = [
   {
     name: 'seccomp-errno-ret',
     args: sh('mkdir /dev/shm/d; echo rc=$?'),
-    edit: (s) => seccomp(s, [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }]),
+    // errnoRet came with runtime-spec 1.1.0
+    edit: (s) => {
+      s['ociVersion'] = '1.1.0';
+      seccomp(s, [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }]);
+    },
     expect: { code: 0, stdout: /^rc=1\n$/, stderr: /Permission denied/ },
   },
   {
@@ -910,4 +908,7 @@ export const CASES: DiffCase[] = [
     exception: 'crun in the guest creates /dev/core as well; every other entry must be identical',
     expect: { code: 0, stdout: /null/ },
   },
+
+  // ---- runtime-spec versions as engines write them (versions.ts) ------------------------------
+  ...VERSION_CASES,
 ];

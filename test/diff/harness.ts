@@ -75,6 +75,14 @@ export interface Normalisation {
   apply(o: Outcome, rt: Runtime): Outcome;
 }
 
+/** The runtime's own error line differs in wording: keep only whether it names `what`. */
+export function errorMentions(...what: RegExp[]): Normalisation {
+  return {
+    why: `stderr is the runtime's own error line (runc: a logrus line from Go, kata-runtime: one plain line), reduced to whether it mentions ${what.map(String).join(' and ')}`,
+    apply: (o: Outcome) => ({ ...o, stderr: what.map((w) => `${String(w)}: ${w.test(o.stderr)}`).join('\n') }),
+  };
+}
+
 /**
  * One step of a lifecycle case; the container id is appended. `create` and `run` get the bundle,
  * /dev/null as stdin and files as stdout/stderr (the container keeps them); `wait` polls `state`

@@ -37,7 +37,7 @@ describe('the differential table', () => {
     const names = CASES.map((c) => c.name);
     expect(new Set(names).size).toBe(names.length);
     const doc = fs.readFileSync(DOC, 'utf8');
-    const rows = new Set([...doc.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]));
+    const rows = new Set([...doc.matchAll(/^\| `([a-z0-9.-]+)` \|/gm)].map((m) => m[1]));
     expect(names.filter((n) => !rows.has(n))).toEqual([]);
     expect([...rows].filter((n) => n !== undefined && !names.includes(n))).toEqual([]);
   });
