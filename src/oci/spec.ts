@@ -21,8 +21,15 @@ export interface Namespace {
   path?: string;
 }
 
+export interface Rlimit {
+  type: string;
+  soft: number;
+  hard: number;
+}
+
 export interface Process {
   terminal?: boolean;
+  rlimits?: Rlimit[];
   args?: string[];
   env?: string[];
   cwd: string;

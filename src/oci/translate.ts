@@ -3,7 +3,7 @@ import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
 import { isRecord } from '../util/json.js';
 import { rulesFor } from './fields.js';
-import type { Spec } from './spec.js';
+import type { Rlimit, Spec } from './spec.js';
 
 /** Where the agent mounts the virtio-fs share, and where the container's rootfs appears in it. */
 export const GUEST_SHARED_DIR = '/run/kata/shared';
@@ -78,8 +78,65 @@ export function isBindMount(m: { type?: string; options?: string[] }): boolean {
  * objects) become new namespaces, the network namespace is the guest's own (the VM mirrors the
  * host's), the cgroup path is the guest's own, hooks stay on the host.
  */
-export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPlan {
+/** /proc/<pid>/limits names, as the runtime-spec's RLIMIT_ types. */
+const LIMIT_NAMES: Readonly<Record<string, string>> = {
+  'Max cpu time': 'RLIMIT_CPU',
+  'Max file size': 'RLIMIT_FSIZE',
+  'Max data size': 'RLIMIT_DATA',
+  'Max stack size': 'RLIMIT_STACK',
+  'Max core file size': 'RLIMIT_CORE',
+  'Max resident set': 'RLIMIT_RSS',
+  'Max processes': 'RLIMIT_NPROC',
+  'Max open files': 'RLIMIT_NOFILE',
+  'Max locked memory': 'RLIMIT_MEMLOCK',
+  'Max address space': 'RLIMIT_AS',
+  'Max file locks': 'RLIMIT_LOCKS',
+  'Max pending signals': 'RLIMIT_SIGPENDING',
+  'Max msgqueue size': 'RLIMIT_MSGQUEUE',
+  'Max nice priority': 'RLIMIT_NICE',
+  'Max realtime priority': 'RLIMIT_RTPRIO',
+  'Max realtime timeout': 'RLIMIT_RTTIME',
+};
+
+/** The guest kernel's fs.nr_open: a hard RLIMIT_NOFILE above it cannot be set there. */
+export const GUEST_NR_OPEN = 1048576;
+
+/**
+ * The limits in a /proc/<pid>/limits text, as runtime-spec rlimits. A limit with an `unlimited`
+ * side is left out: RLIM_INFINITY (2^64-1) has no exact JSON number in JavaScript, and the guest
+ * kernel's defaults for those types are unlimited already on that side.
+ */
+export function parseProcLimits(text: string): Rlimit[] {
+  const out: Rlimit[] = [];
+  for (const line of text.split('\n')) {
+    const name = Object.keys(LIMIT_NAMES).find((n) => line.startsWith(`${n} `));
+    if (name === undefined) continue;
+    const [soft, hard] = line.slice(name.length).trim().split(/\s+/);
+    if (soft === undefined || hard === undefined || !/^[0-9]+$/.test(soft) || !/^[0-9]+$/.test(hard)) continue;
+    const type = LIMIT_NAMES[name] ?? '';
+    let s = Number(soft);
+    let h = Number(hard);
+    if (!Number.isSafeInteger(s) || !Number.isSafeInteger(h)) continue;
+    if (type === 'RLIMIT_NOFILE') [s, h] = [Math.min(s, GUEST_NR_OPEN), Math.min(h, GUEST_NR_OPEN)];
+    out.push({ type, soft: s, hard: h });
+  }
+  return out;
+}
+
+/**
+ * The rlimits the container's process starts with. runc's container inherits the limits of its
+ * caller for every type the spec does not set (docker and containerd's CRI set none); in a VM the
+ * process would get the guest kernel's defaults instead, so the caller's are written into the
+ * guest spec for those types.
+ */
+export function withInheritedRlimits(given: readonly Rlimit[] | undefined, inherited: readonly Rlimit[]): Rlimit[] {
+  const set = new Set((given ?? []).map((r) => r.type));
+  return [...(given ?? []), ...inherited.filter((r) => !set.has(r.type))];
+}
+
+export function toGuestPlan(spec: Spec, id: string, bundleDir: string, inheritedRlimits: readonly Rlimit[] = []): GuestPlan {
   const copy = structuredClone(spec);
+  if (copy.process && inheritedRlimits.length > 0) copy.process.rlimits = withInheritedRlimits(copy.process.rlimits, inheritedRlimits);
   copy.root = { path: GUEST_ROOTFS, ...(spec.root?.readonly === undefined ? {} : { readonly: spec.root.readonly }) };
   // Hooks that run in the runtime's namespace run on the host (src/oci/hooks.ts); createContainer
   // and startContainer run in the container's namespaces, which are the guest's: crun runs them.
@@ -92,7 +149,10 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
     };
   }
   const binds: ShareBind[] = [];
-  copy.mounts = (copy.mounts ?? []).map((m, i) => {
+  copy.mounts = (copy.mounts ?? []).map((given, i) => {
+    // A relative destination is relative to "/" (runtime-spec 1.2.0, Linux; runc has always
+    // taken it so); crun gets it absolute.
+    const m = given.destination.startsWith('/') ? given : { ...given, destination: path.posix.join('/', given.destination) };
     if (!isBindMount(m)) return m;
     const host = path.resolve(bundleDir, m.source ?? '');
     let st: fs.Stats;

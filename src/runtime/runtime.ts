@@ -6,7 +6,7 @@ import { annotationOverrides, vmSize } from '../vm/sizing.js';
 import { KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
 import { hostHooks, runCreateHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
-import { toGuestPlan, translateResources } from '../oci/translate.js';
+import { parseProcLimits, toGuestPlan, translateResources } from '../oci/translate.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import tty from 'node:tty';
@@ -100,7 +100,8 @@ export class Runtime {
     if (!terminal && consoleSocket !== undefined) {
       throw new KataError('E_INVALID_ARGUMENT', 'cannot use console socket if kata-runtime will not detach or allocate tty');
     }
-    const plan = toGuestPlan(bundle.spec, opts.id, bundle.dir);
+    // The container inherits the caller's rlimits where the spec sets none, as under runc.
+    const plan = toGuestPlan(bundle.spec, opts.id, bundle.dir, parseProcLimits(fs.readFileSync('/proc/self/limits', 'utf8')));
     const sandbox = sandboxFor(bundle.spec, this.config);
     // The VM is sized for the container's limits (crun applies them inside); annotations the
     // configuration allows may override that.

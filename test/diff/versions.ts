@@ -647,10 +647,6 @@ export const VERSION_CASES: DiffCase[] = [
     edit: (s) => {
       delete s['process'].rlimits;
     },
-    awaiting: {
-      fix: 'kata-runtime gives the container its own rlimits for the types the spec does not set, as runc\'s container inherits them (src/runtime or src/oci/translate.ts)',
-      now: /^nofile=1024:4096\nnproc=\d+:\d+\n$/,
-    },
     expect: { code: 0, stdout: /^nofile=\d+:\d+\nnproc=\d+:\d+\n$/ },
   },
   {

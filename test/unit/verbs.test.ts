@@ -9,10 +9,11 @@ import { decodeControlRequest } from '../../src/monitor/control.js';
 import net from 'node:net';
 import { encodeFrame } from '../../src/channel/frame.js';
 import { decodeClientMsg, decodeExit, FramedSocket } from '../../src/monitor/exec-wire.js';
+import { semanticProblems } from '../../src/oci/bundle.js';
 import { defaultSpec } from '../../src/oci/default-spec.js';
 import { hostHooks, runHook } from '../../src/oci/hooks.js';
 import type { Spec } from '../../src/oci/spec.js';
-import { toGuestPlan } from '../../src/oci/translate.js';
+import { GUEST_NR_OPEN, parseProcLimits, toGuestPlan } from '../../src/oci/translate.js';
 import { buildExecProcess, type ExecFlags } from '../../src/runtime/exec.js';
 import { runcStats } from '../../src/runtime/runtime.js';
 
@@ -171,6 +172,45 @@ describe('host side of the spec', () => {
       expect(plan.spec.mounts?.[0]?.options).toEqual(['rbind', 'rshared']);
       expect(spec.linux?.['rootfsPropagation']).toBe(rp);
     }
+  });
+
+  it('a relative mount destination is taken as relative to / (runtime-spec 1.2.0), for binds too', () => {
+    const spec = defaultSpec(['true']) as unknown as Spec;
+    spec.mounts = [{ destination: 'data', type: 'tmpfs', source: 'tmpfs' }, { destination: 'v/../w', type: 'bind', source: tmp, options: ['rbind'] }];
+    const plan = toGuestPlan(spec, 'c1', tmp);
+    expect(plan.spec.mounts?.map((m) => m.destination)).toEqual(['/data', '/w']);
+    expect(spec.mounts.map((m) => m.destination)).toEqual(['data', 'v/../w']);
+    expect(semanticProblems(spec)).toEqual([]);
+  });
+
+  it('the caller\'s rlimits fill the types the spec does not set (runc\'s container inherits them)', () => {
+    const limits = [
+      'Limit                     Soft Limit           Hard Limit           Units     ',
+      'Max cpu time              unlimited            unlimited            seconds   ',
+      'Max stack size            8388608              unlimited            bytes     ',
+      'Max processes             95538                95538                processes ',
+      'Max open files            20000                1073741816           files     ',
+      'Max locked memory         8388608              8388608              bytes     ',
+      'Max realtime priority     0                    0                    ',
+      '',
+    ].join('\n');
+    const inherited = parseProcLimits(limits);
+    expect(inherited).toEqual([
+      { type: 'RLIMIT_NPROC', soft: 95538, hard: 95538 },
+      { type: 'RLIMIT_NOFILE', soft: 20000, hard: GUEST_NR_OPEN },
+      { type: 'RLIMIT_MEMLOCK', soft: 8388608, hard: 8388608 },
+      { type: 'RLIMIT_RTPRIO', soft: 0, hard: 0 },
+    ]);
+    const spec = defaultSpec(['true']) as unknown as Spec;
+    const plan = toGuestPlan(spec, 'c1', tmp, inherited);
+    // The spec's own NOFILE wins; the others come from the caller.
+    expect(plan.spec.process?.rlimits?.map((r) => `${r.type}=${r.soft}:${r.hard}`)).toEqual([
+      'RLIMIT_NOFILE=1024:1024',
+      'RLIMIT_NPROC=95538:95538',
+      'RLIMIT_MEMLOCK=8388608:8388608',
+      'RLIMIT_RTPRIO=0:0',
+    ]);
+    expect(spec.process?.rlimits).toHaveLength(1);
   });
 
   it('an AppArmor profile is dropped on the way to the guest (it has no AppArmor)', () => {
