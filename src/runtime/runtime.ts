@@ -262,6 +262,9 @@ export class Runtime {
   async kill(id: string, signal: number, all: boolean): Promise<void> {
     await this.withRecord(id, async (rec) => {
       if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'container not running');
+      // Signal 0 only asks whether init is alive. The record was just reconciled with the monitor,
+      // which lives exactly as long as init (paused included, as kill(2) of a frozen process).
+      if (signal === 0) return;
       await this.call(rec, { op: 'kill', signal, all });
     });
   }

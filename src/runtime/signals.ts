@@ -5,14 +5,15 @@ const BY_NAME: Readonly<Record<string, number>> = os.constants.signals;
 
 /**
  * Parses a signal as runc's kill does: a number, or a name with or without the SIG prefix, in any
- * case (SIGKILL, KILL, kill, 9). Real-time signals: RTMIN+n / RTMAX-n.
+ * case (SIGKILL, KILL, kill, 9). Real-time signals: RTMIN+n / RTMAX-n. 0 is kill(2)'s "is it
+ * alive?" probe, which runc accepts too.
  */
 export function parseSignal(input: string): number {
   const s = input.trim();
   if (/^[0-9]+$/.test(s)) {
     const n = Number(s);
-    if (n >= 1 && n <= 64) return n;
-    throw new KataError('E_INVALID_ARGUMENT', `invalid signal ${JSON.stringify(input)}: numbers go from 1 to 64`);
+    if (n >= 0 && n <= 64) return n;
+    throw new KataError('E_INVALID_ARGUMENT', `invalid signal ${JSON.stringify(input)}: numbers go from 0 to 64`);
   }
   const upper = s.toUpperCase();
   const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
