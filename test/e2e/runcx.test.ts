@@ -73,3 +73,31 @@ describe('item 5: kill 0 of a stopped container', () => {
     expect(leftovers(env)).toEqual([]);
   });
 });
+
+describe('item 12: help and version', () => {
+  it.each([['foo'], ['foo', '-h'], ['help', 'foo']])('%j: "No help topic", exit 3', async (...args) => {
+    const r = await rt(args);
+    expect(r.code).toBe(3);
+    expect(r.stdout.toString()).toBe('');
+    // runc writes it as a log line (`level=error msg="No help topic for 'foo'\n"`); both are one line.
+    expect(errorText(r).split('\n')).toHaveLength(1);
+    expect(errorText(r)).toMatch(/No help topic for 'foo'/);
+  });
+
+  it('--help before any verb: the general help, exit 0', async () => {
+    for (const verb of ['foo', 'state']) {
+      const r = await rt(['--help', verb]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.toString()).toMatch(/^NAME:\n {3}(runc|kata-runtime) - /);
+    }
+  });
+
+  it('--version: "<name> version X", "commit: Y", "spec: Z" first, as tools parse it', async () => {
+    const r = await rt(['--version']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.toString().split('\n');
+    expect(lines[0]).toMatch(KATA ? /^kata-runtime version \d+\.\d+\.\d+$/ : /^runc version \S+$/);
+    expect(lines[1]).toMatch(/^commit: \S+$/);
+    expect(lines[2]).toMatch(/^spec: \d+\.\d+\.\d+(-dev)?$/);
+  });
+});
