@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, sizingConfig, type RuntimeConfig } from '../config.js';
 import { annotationOverrides, vmSize } from '../vm/sizing.js';
-import { KataError, toKataError } from '../errors.js';
+import { errnoCode, KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
 import { hostHooks, runCreateHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
 import { toGuestPlan } from '../oci/translate.js';
@@ -103,7 +103,7 @@ export class Runtime {
       kernelParams: [...this.config.kernelParams, ...(over.kernelParams ?? [])],
     };
     this.log.debug(`VM for ${opts.id}: ${vmConfig.memoryMiB} MiB, ${vmConfig.vcpus} vCPU (${size.reason}${over.memoryMiB ?? over.vcpus ? '; annotations' : ''})`);
-    const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
+    const pidFile = pidFileTarget(opts.pidFile);
     const hooks = hostHooks(bundle.spec);
     const files = this.store.createDir(opts.id);
     let monitor: ChildProcess | undefined;
@@ -426,7 +426,7 @@ export class Runtime {
     // Paths are the caller's, relative to its cwd: resolve them before talking to the monitor.
     const consoleSocket = opts.consoleSocket === undefined || opts.consoleSocket === '' ? undefined : path.resolve(opts.consoleSocket);
     const flags: ExecFlags = { ...opts.flags, ...(opts.flags.processFile ? { processFile: path.resolve(opts.flags.processFile) } : {}) };
-    const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
+    const pidFile = pidFileTarget(opts.pidFile);
     if ((opts.preserveFds ?? 0) !== 0) throw new KataError('E_UNSUPPORTED', '--preserve-fds: passing extra fds into a VM is not supported');
     const rec = this.store.load(opts.id);
     if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'cannot exec in a stopped container');
@@ -468,6 +468,9 @@ export class Runtime {
       }
     }
     const call = await openMonitor(this.monitorSocket(opts.id), req, 130000);
+    // runc writes it in the foreground too. The host process that stands for the exec'd one is
+    // this CLI: it lives as long as the process, relays signals to it and exits with its status.
+    if (pidFile !== undefined) writeFileAtomic(pidFile, String(process.pid), 0o644);
     const restore = withTty && stdio ? makeRaw() : (): void => undefined;
     try {
       return exitCodeOf(await relayExec(call, { stdio, tty: withTty }));
@@ -510,6 +513,25 @@ export class Runtime {
       throw k;
     }
   }
+}
+
+/**
+ * The absolute path of a --pid-file, checked before anything starts: a file that cannot be
+ * written fails the verb (runc: "open …: no such file or directory") without leaving a process.
+ */
+function pidFileTarget(file: string | undefined): string | undefined {
+  if (file === undefined || file === '') return undefined;
+  const abs = path.resolve(file);
+  const dir = path.dirname(abs);
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw new KataError('E_INVALID_ARGUMENT', `pid file ${abs}: ${dir} is not a directory`);
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    if (e instanceof KataError) throw e;
+    const why = errnoCode(e) === 'ENOENT' ? 'no such file or directory' : e instanceof Error ? e.message : String(e);
+    throw new KataError('E_INVALID_ARGUMENT', `pid file ${abs}: ${dir}: ${why}`);
+  }
+  return abs;
 }
 
 function isCode(c: string): c is KataError['code'] {

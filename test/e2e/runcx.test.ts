@@ -56,6 +56,31 @@ describe('with a running container', () => {
     expect(r.stderr).toBe('');
     expect((await waitForStatus(env.root, 'box', 'running', 5000, RT))['status']).toBe('running');
   });
+
+  it('item 3: exec --pid-file in the foreground: the pid stands for the process (SIGTERM to it ends it)', async () => {
+    const pidFile = path.join(env.tmp, 'exec.pid');
+    const running = rt(['exec', '--pid-file', pidFile, 'box', 'sleep', '60']);
+    const deadline = Date.now() + 60000;
+    while (!fs.existsSync(pidFile)) {
+      if (Date.now() > deadline) throw new Error('the pid file never appeared');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect(pid).toBeGreaterThan(1);
+    process.kill(pid, 'SIGTERM');
+    const r = await running;
+    expect(r.code, r.stderr).toBe(143);
+  });
+
+  it.each([[[] as string[]], [['-d']]])('item 3: exec %j --pid-file in a missing directory: exit 255, one error line', async (extra) => {
+    const r = await rt(['exec', ...extra, '--pid-file', '/non-existent/dir/pid', 'box', 'touch', '/dev/shm/ran'], { detached: extra.length > 0 });
+    expect(r.code).toBe(255);
+    expect(errorText(r).split('\n')).toHaveLength(1);
+    expect(errorText(r)).toMatch(/\/non-existent\/dir.*no such file or directory/);
+    // runc starts the process before it writes the file (and kills it, or with -d leaves it);
+    // kata-runtime checks the directory first, so nothing ran.
+    if (KATA) expect((await rt(['exec', 'box', 'test', '-e', '/dev/shm/ran'])).code).toBe(1);
+  });
 });
 
 describe('item 5: kill 0 of a stopped container', () => {
