@@ -336,7 +336,15 @@ class Monitor {
         notPaused();
         return { result: { stats: decodeStatsResult(await conn.request({ op: 'stats', containerId: id })) } };
       case 'update':
-        notPaused();
+        if (paused) {
+          // runc updates a frozen cgroup. The guest is stopped and cannot answer: the request waits
+          // in the channel and crun applies it as soon as the VM resumes, before the container has
+          // had more than a moment to run; a failure then can only be logged.
+          void conn
+            .request({ op: 'update', containerId: id, resources: req.resources }, 24 * 3600 * 1000)
+            .catch((e: unknown) => this.log('warn', `update queued while paused failed: ${e instanceof Error ? e.message : String(e)}`));
+          return {};
+        }
         await conn.request({ op: 'update', containerId: id, resources: req.resources });
         return {};
       case 'events':

@@ -81,6 +81,22 @@ describe('with a running container', () => {
     // kata-runtime checks the directory first, so nothing ran.
     if (KATA) expect((await rt(['exec', 'box', 'test', '-e', '/dev/shm/ran'])).code).toBe(1);
   });
+
+  it('item 7: update of a paused container is accepted and in force once it resumes', async () => {
+    // The host may be cgroup v1 (runc) while the guest is v2: read whichever the container has.
+    const pidsMax = "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max";
+    expect((await rt(['pause', 'box'])).code).toBe(0);
+    try {
+      const u = await rt(['update', '--pids-limit', '42', 'box']);
+      expect(u.code, u.stderr).toBe(0);
+      expect(u.stderr).toBe('');
+    } finally {
+      expect((await rt(['resume', 'box'])).code).toBe(0);
+    }
+    const r = await rt(['exec', 'box', 'sh', '-c', pidsMax]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.toString()).toBe('42\n');
+  });
 });
 
 describe('item 5: kill 0 of a stopped container', () => {
