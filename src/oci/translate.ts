@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
+import { isInside } from '../util/paths.js';
+import { CAPABILITY_SETS, isKnownCapability } from './caps.js';
 import type { Spec } from './spec.js';
 
 /** Where the agent mounts the virtio-fs share, and where the container's rootfs appears in it. */
@@ -48,9 +50,13 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
     };
   }
   const binds: ShareBind[] = [];
+  const rootfs = path.resolve(bundleDir, spec.root?.path ?? '');
   copy.mounts = (copy.mounts ?? []).map((m, i) => {
     if (!isBindMount(m)) return m;
     const host = path.resolve(bundleDir, m.source ?? '');
+    // A source in the rootfs is the shared rootfs's path in the guest: crun resolves it in mount
+    // order there, so it may lie in (or be made by) an earlier mount of the spec, as under runc.
+    if (isInside(host, rootfs)) return { ...m, source: path.posix.join(GUEST_ROOTFS, path.relative(rootfs, host)) };
     let st: fs.Stats;
     try {
       st = fs.statSync(host);
@@ -65,6 +71,9 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
   // The guest kernel has no AppArmor and crun refuses a profile it cannot apply; docker sets
   // `docker-default` on every AppArmor host. The VM boundary is the confinement (as in Kata).
   if (copy.process) delete (copy.process as unknown as Record<string, unknown>)['apparmorProfile'];
+  // Capabilities the guest kernel does not know are left out (the CLI warns, as runc does).
+  const caps = copy.process?.capabilities;
+  if (caps) for (const set of CAPABILITY_SETS) if (caps[set]) caps[set] = caps[set].filter(isKnownCapability);
   if (copy.linux) {
     copy.linux.cgroupsPath = `/kata/${id}`;
     // The container's network namespace is the VM's own: the guest's root netns, where the agent

@@ -5,6 +5,7 @@ import { loadConfig, sizingConfig, type RuntimeConfig } from '../config.js';
 import { annotationOverrides, vmSize } from '../vm/sizing.js';
 import { errnoCode, KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
+import { unknownCapabilities } from '../oci/caps.js';
 import { hostHooks, runCreateHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
 import { toGuestPlan } from '../oci/translate.js';
 import crypto from 'node:crypto';
@@ -90,6 +91,8 @@ export class Runtime {
     if (!terminal && consoleSocket !== undefined) {
       throw new KataError('E_INVALID_ARGUMENT', 'cannot use console socket if kata-runtime will not detach or allocate tty');
     }
+    const unknownCaps = unknownCapabilities(bundle.spec);
+    if (unknownCaps.length > 0) this.log.warn(`ignoring unknown or unavailable capabilities: [${unknownCaps.join(' ')}]`);
     const plan = toGuestPlan(bundle.spec, opts.id, bundle.dir);
     const sandbox = sandboxFor(bundle.spec, this.config);
     // The VM is sized for the container's limits (crun applies them inside); annotations the

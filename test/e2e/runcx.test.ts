@@ -142,3 +142,38 @@ describe('item 12: help and version', () => {
     expect(lines[2]).toMatch(/^spec: \d+\.\d+\.\d+(-dev)?$/);
   });
 });
+
+describe('item 9: validate what the spec requires, not more', () => {
+  it('an unknown capability is warned about and dropped; device access letters beyond rwm are accepted; a bind source made by an earlier mount is found', async () => {
+    const host = path.join(env.tmp, 'host9');
+    fs.mkdirSync(path.join(host, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(host, 'sub', 'f'), 'from the earlier mount\n');
+    const b = bundle('strict', ['sh', '-c', 'cat /data/f && grep CapBnd /proc/self/status && echo x > /dev/null && echo devices-ok'], (s) => {
+      const caps = (s['process'] as Record<string, Record<string, string[]>>)['capabilities'] ?? {};
+      for (const set of ['bounding', 'effective', 'permitted']) caps[set] = ['CAP_KILL', 'CAP_UNKNOWN'];
+      const linux = s['linux'] as Record<string, Record<string, unknown>>;
+      (linux['resources'] ??= {})['devices'] = [{ allow: false, access: 'rwa' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwa' }];
+      const mounts = s['mounts'] as Array<Record<string, unknown>>;
+      // /mnt is the host dir; /data is its sub/, named through the rootfs: it exists only once
+      // /mnt is mounted (runc resolves sources in mount order).
+      mounts.push({ destination: '/mnt', type: 'bind', source: host, options: ['rbind'] }, { destination: '/data', type: 'bind', source: 'rootfs/mnt/sub', options: ['rbind'] });
+    });
+    const r = await rt(['run', '-b', b, 'strict']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.toString()).toBe('from the earlier mount\nCapBnd:\t0000000000000020\ndevices-ok\n');
+    expect(r.stderr).toMatch(/level=warning msg="ignoring unknown or unavailable capabilities: \[CAP_UNKNOWN\]"/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(leftovers(env)).toEqual([]);
+  });
+
+  it('a namespace listed twice is refused, as runc refuses it', async () => {
+    const b = bundle('dupns', ['true'], (s) => {
+      ((s['linux'] as Record<string, unknown[]>)['namespaces'] ??= []).push({ type: 'cgroup' });
+    });
+    const r = await rt(['run', '-b', b, 'dupns']);
+    expect(r.code).toBe(1);
+    expect(errorText(r).split('\n')).toHaveLength(1);
+    expect(errorText(r)).toMatch(/cgroup.*(twice|duplicated)|duplicated ns.*cgroup/);
+    expect(leftovers(env)).toEqual([]);
+  });
+});
