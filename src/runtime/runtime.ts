@@ -6,6 +6,7 @@ import { annotationOverrides, vmSize } from '../vm/sizing.js';
 import { errnoCode, KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
 import { unknownCapabilities } from '../oci/caps.js';
+import { withDefaultHome } from '../oci/home.js';
 import { hostHooks, runCreateHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
 import { toGuestPlan } from '../oci/translate.js';
 import crypto from 'node:crypto';
@@ -25,6 +26,7 @@ import { readFileIfExists, sleep, writeFileAtomic } from '../util/fsx.js';
 import { rfc3339Nano, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
 import { isAlive } from '../util/proc.js';
+import { isRecord } from '../util/json.js';
 import { validateId } from './ids.js';
 import { filesFor, StateStore, type ContainerRecord } from './store.js';
 import { toStateOutput, type StateOutput } from './state-output.js';
@@ -94,6 +96,7 @@ export class Runtime {
     const unknownCaps = unknownCapabilities(bundle.spec);
     if (unknownCaps.length > 0) this.log.warn(`ignoring unknown or unavailable capabilities: [${unknownCaps.join(' ')}]`);
     const plan = toGuestPlan(bundle.spec, opts.id, bundle.dir);
+    if (plan.spec.process) plan.spec.process.env = withDefaultHome(plan.spec.process.env ?? [], plan.spec.process.user?.uid ?? 0, bundle.rootfs);
     const sandbox = sandboxFor(bundle.spec, this.config);
     // The VM is sized for the container's limits (crun applies them inside); annotations the
     // configuration allows may override that.
@@ -434,7 +437,10 @@ export class Runtime {
     const rec = this.store.load(opts.id);
     if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'cannot exec in a stopped container');
     if (rec.status === 'paused') throw new KataError('E_BAD_STATE', 'cannot exec in a paused container');
-    const proc = buildExecProcess(flags, baseProcess(rec.bundle));
+    const saved = savedBundle(rec.bundle);
+    const proc = buildExecProcess(flags, saved.process);
+    const uid = isRecord(proc['user']) && typeof proc['user']['uid'] === 'number' ? proc['user']['uid'] : 0;
+    proc['env'] = withDefaultHome(Array.isArray(proc['env']) ? proc['env'].filter((e): e is string => typeof e === 'string') : [], uid, saved.rootfs);
     const withTty = proc['terminal'] === true;
     if (withTty && consoleSocket === undefined && opts.detach) {
       throw new KataError('E_INVALID_ARGUMENT', 'cannot allocate tty if kata-runtime will detach without setting console socket');
@@ -562,14 +568,16 @@ async function stopProcess(pid: number, startTime: string, timeoutMs: number): P
 
 
 /** The container's own process from its bundle: the base that exec's flags modify (as runc does). */
-function baseProcess(bundleDir: string): Record<string, unknown> {
+/** The container's process and root filesystem, from its bundle (validated at create). */
+function savedBundle(bundleDir: string): { process: Record<string, unknown>; rootfs: string } {
   try {
-    const spec = JSON.parse(fs.readFileSync(path.join(bundleDir, 'config.json'), 'utf8')) as { process?: unknown };
-    if (typeof spec.process === 'object' && spec.process !== null) return spec.process as Record<string, unknown>;
+    const spec = JSON.parse(fs.readFileSync(path.join(bundleDir, 'config.json'), 'utf8')) as { process?: unknown; root?: { path?: unknown } };
+    const rootfs = path.resolve(bundleDir, typeof spec.root?.path === 'string' ? spec.root.path : 'rootfs');
+    if (typeof spec.process === 'object' && spec.process !== null) return { process: spec.process as Record<string, unknown>, rootfs };
   } catch {
     // the bundle went away since create: fall back to the spec's defaults
   }
-  return { cwd: '/', env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], user: { uid: 0, gid: 0 } };
+  return { process: { cwd: '/', env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], user: { uid: 0, gid: 0 } }, rootfs: path.join(bundleDir, 'rootfs') };
 }
 
 /** runc's `events` stats document (the fields a cgroup v2 guest can fill). */

@@ -177,3 +177,42 @@ describe('item 9: validate what the spec requires, not more', () => {
     expect(leftovers(env)).toEqual([]);
   });
 });
+
+describe('with a container whose env has an empty HOME and whose caps include an inheritable one', () => {
+  beforeAll(async () => {
+    const b = bundle('homecap', ['sh', '-c', 'echo "${HOME-unset}" > /dev/shm/inithome; exec sleep 600'], (s) => {
+      const proc = s['process'] as Record<string, unknown>;
+      proc['env'] = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME='];
+      const caps = proc['capabilities'] as Record<string, string[]>;
+      caps['bounding'] = [...(caps['bounding'] ?? []), 'CAP_NET_ADMIN'];
+      caps['inheritable'] = ['CAP_KILL', 'CAP_NET_ADMIN'];
+    });
+    fs.appendFileSync(path.join(b, 'rootfs', 'etc', 'passwd'), 'u:x:1001:1001::/home/u:/bin/sh\n');
+    const r = await rt(['run', '-d', '-b', b, 'homecap'], { detached: true });
+    expect(r.code, r.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await rt(['delete', '--force', 'homecap']);
+  });
+
+  it('item 2: an empty or missing HOME is the user\'s passwd home, else /', async () => {
+    const init = await rt(['exec', 'homecap', 'cat', '/dev/shm/inithome']);
+    expect(init.stdout.toString(), init.stderr).toBe('/root\n');
+    const home = async (...args: string[]): Promise<string> => {
+      const r = await rt(['exec', ...args, 'homecap', 'sh', '-c', 'echo "${HOME-unset}"']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.toString();
+    };
+    expect(await home()).toBe('/root\n');
+    expect(await home('--user', '1000')).toBe('/\n'); // no passwd entry
+    expect(await home('--user', '1001')).toBe('/home/u\n');
+    expect(await home('--env', 'HOME=/elsewhere')).toBe('/elsewhere\n');
+  });
+
+  it('item 11: exec --cap adds the capability to the ambient set too', async () => {
+    const r = await rt(['exec', '--cap', 'CAP_NET_ADMIN', 'homecap', 'grep', '-E', '^Cap(Inh|Amb)', '/proc/self/status']);
+    expect(r.code, r.stderr).toBe(0);
+    // CAP_KILL (5) was ambient already; CAP_NET_ADMIN (12) joins it: it is inheritable here.
+    expect(r.stdout.toString()).toBe('CapInh:\t0000000000001020\nCapAmb:\t0000000000001020\n');
+  });
+});
