@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recvFdFromListener } from '../../src/native/index.js';
 import { e2eRuntime, kr, leftovers, requirePrerequisites, RUNC, testEnv, waitForStatus, type Result, type TestEnv } from './helpers.js';
 
 const RT = e2eRuntime();
@@ -214,5 +215,30 @@ describe('with a container whose env has an empty HOME and whose caps include an
     expect(r.code, r.stderr).toBe(0);
     // CAP_KILL (5) was ambient already; CAP_NET_ADMIN (12) joins it: it is inheritable here.
     expect(r.stdout.toString()).toBe('CapInh:\t0000000000001020\nCapAmb:\t0000000000001020\n');
+  });
+});
+
+describe('item 1: terminal output', () => {
+  it('keeps the pty\'s output CR translation (ONLCR), as runc 1.1.5 does: lines end in \\r\\n', async () => {
+    // The issue expected runc to clear ONLCR; runc 1.1.5 (this host's reference) does not, on the
+    // console it sends over --console-socket nor in a foreground `run -t`, so neither do we.
+    const b = bundle('ttyout', ['sh', '-c', 'echo a; echo b'], (s) => void ((s['process'] as Record<string, unknown>)['terminal'] = true));
+    const sock = path.join(env.tmp, 'tty.sock');
+    const received = recvFdFromListener(sock, 120000);
+    const create = rt(['create', '--console-socket', sock, '-b', b, 'ttyout'], { detached: true });
+    const { fd } = await received;
+    expect((await create).code).toBe(0);
+    const text = new Promise<string>((resolve) => {
+      const s = fs.createReadStream('', { fd, autoClose: true });
+      let out = '';
+      s.on('data', (d) => (out += d.toString()));
+      const done = (): void => resolve(out);
+      s.on('error', done); // EIO once the container's side is gone
+      s.on('end', done);
+    });
+    expect((await rt(['start', 'ttyout'])).code).toBe(0);
+    expect(await text).toBe('a\r\nb\r\n');
+    await waitForStatus(env.root, 'ttyout', 'stopped', 60000, RT);
+    expect((await rt(['delete', 'ttyout'])).code).toBe(0);
   });
 });
