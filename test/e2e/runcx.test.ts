@@ -7,11 +7,12 @@
  * One long-running container (`box`) serves the items that only need a running container, so
  * the file boots as few VMs as it can.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recvFdFromListener } from '../../src/native/index.js';
-import { e2eRuntime, kr, leftovers, requirePrerequisites, RUNC, testEnv, waitForStatus, type Result, type TestEnv } from './helpers.js';
+import { e2eRuntime, kr, leftovers, requirePrerequisites, RUNC, runtimeArgv, testEnv, waitForStatus, type Result, type TestEnv } from './helpers.js';
 
 const RT = e2eRuntime();
 const KATA = RT === 'kata';
@@ -97,6 +98,26 @@ describe('with a running container', () => {
     const r = await rt(['exec', 'box', 'sh', '-c', pidsMax]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toBe('42\n');
+  });
+
+  it('item 4: --log FILE is created by exec, and --debug adds level=debug lines to it', async () => {
+    const quiet = path.join(env.tmp, 'exec-quiet.log');
+    const r1 = await rt(['--log', quiet, 'exec', 'box', 'true']);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(fs.existsSync(quiet)).toBe(true);
+    const debug = path.join(env.tmp, 'exec-debug.log');
+    const r2 = await rt(['--debug', '--log', debug, 'exec', 'box', 'true']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stderr).toBe('');
+    const lines = fs.readFileSync(debug, 'utf8').split('\n').filter((l) => l !== '');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(/^time="[^"]+" level=debug msg=/);
+  });
+
+  it('item 4: --debug without --log puts the debug lines on stderr', async () => {
+    const r = await rt(['--debug', 'exec', 'box', 'true']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^time="[^"]+" level=debug msg=/m);
   });
 });
 
@@ -240,5 +261,28 @@ describe('item 1: terminal output', () => {
     expect(await text).toBe('a\r\nb\r\n');
     await waitForStatus(env.root, 'ttyout', 'stopped', 60000, RT);
     expect((await rt(['delete', 'ttyout'])).code).toBe(0);
+  });
+});
+
+describe('item 13: the fds of the state pid', () => {
+  it('0, 1 and 2 are the stdio the container was given, and no other fd holds them', async () => {
+    const files = ['in', 'out', 'err'].map((n) => path.join(env.tmp, `stdio13.${n}`));
+    for (const f of files) fs.writeFileSync(f, '');
+    const fds = files.map((f, i) => fs.openSync(f, i === 0 ? 'r' : 'a'));
+    const b = bundle('fds', ['sleep', '600']);
+    const r = spawnSync(...runtimeArgv(RT, env.root, ['run', '-d', '-b', b, 'fds']), { stdio: fds, timeout: 120000 });
+    for (const fd of fds) fs.closeSync(fd);
+    expect(r.status, fs.readFileSync(files[2] ?? '', 'utf8')).toBe(0);
+    try {
+      const pid = (await waitForStatus(env.root, 'fds', 'running', 60000, RT))['pid'];
+      const held = fs.readdirSync(`/proc/${String(pid)}/fd`).map((fd) => [fd, fs.readlinkSync(`/proc/${String(pid)}/fd/${fd}`)] as const);
+      for (const [i, f] of files.entries()) expect(held.find(([fd]) => fd === String(i))?.[1]).toBe(f);
+      // The monitor is a Node process: its event loop has fds of its own (epoll, eventfd, libuv's
+      // reserved /dev/null, sockets to QEMU and the agent; docs/cli-compat.md), but none of them is
+      // the container's stdio or a file of the bundle.
+      expect(held.filter(([fd, target]) => Number(fd) > 2 && (files.includes(target) || target.startsWith(b))).map(([fd, t]) => `${fd} -> ${t}`)).toEqual([]);
+    } finally {
+      await rt(['delete', '--force', 'fds']);
+    }
   });
 });
