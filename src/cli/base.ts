@@ -33,13 +33,13 @@ export abstract class RuntimeCommand extends Command {
 
   protected runtimeFor(g: GlobalFlags): Runtime {
     const format: LogFormat = g['log-format'] === 'json' ? 'json' : 'text';
-    this.logger = new Logger(g.log === '' ? undefined : g.log, format, g.debug);
+    this.logger = Logger.forCli(g.log === '' ? undefined : g.log, format, g.debug);
     // The monitor and later processes inherit the choice through the environment.
     if (g.log !== '') process.env['KATA_LOG_FILE'] = g.log;
     process.env['KATA_LOG_FORMAT'] = format;
     // Loaded after the logger exists, so that a configuration error reaches --log too.
     const config = loadConfig(process.env, { file: g.config });
-    if (config.debug && !g.debug) this.logger = new Logger(g.log === '' ? undefined : g.log, format, true);
+    if (config.debug && !g.debug) this.logger = Logger.forCli(g.log === '' ? undefined : g.log, format, true, false);
     return new Runtime(g.root, this.logger, config);
   }
 

@@ -453,6 +453,7 @@ export class Runtime {
       proc['consoleSize'] = { height: out.rows, width: out.columns };
     }
     const execId = crypto.randomBytes(8).toString('hex');
+    this.log.debug(`exec ${execId} in ${opts.id}: ${JSON.stringify(proc['args'])}${opts.detach ? ' (detached)' : ''}${withTty ? ' with a terminal' : ''}`);
     const req: Extract<ControlRequest, { op: 'exec' }> = { op: 'exec', execId, process: proc, ...(consoleSocket === undefined ? {} : { consoleSocket }) };
     const stdio = consoleSocket === undefined;
     const dir = this.store.dirFor(opts.id);
@@ -469,6 +470,7 @@ export class Runtime {
         const report = await readReady(helper, dir, 150000, 'the exec helper did not report');
         if (!report.ok) throw new KataError(isCode(report.code) ? report.code : 'E_MONITOR', report.message);
         if (pidFile !== undefined) writeFileAtomic(pidFile, String(report.pid), 0o644);
+        this.log.debug(`exec ${execId}: started; its helper is pid ${report.pid}`);
         return 0;
       } catch (e) {
         if (helper.exitCode === null && helper.signalCode === null) helper.kill('SIGKILL');
@@ -480,9 +482,12 @@ export class Runtime {
     // runc writes it in the foreground too. The host process that stands for the exec'd one is
     // this CLI: it lives as long as the process, relays signals to it and exits with its status.
     if (pidFile !== undefined) writeFileAtomic(pidFile, String(process.pid), 0o644);
+    this.log.debug(`exec ${execId}: started`);
     const restore = withTty && stdio ? makeRaw() : (): void => undefined;
     try {
-      return exitCodeOf(await relayExec(call, { stdio, tty: withTty }));
+      const code = exitCodeOf(await relayExec(call, { stdio, tty: withTty }));
+      this.log.debug(`exec ${execId}: exited with status ${code}`);
+      return code;
     } finally {
       restore();
     }
