@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, sizingConfig, type RuntimeConfig } from '../config.js';
@@ -365,13 +365,18 @@ export class Runtime {
    * The container's own processes live in the guest and have no host pids.
    */
   hostPids(id: string): number[] {
-    return [this.running(id).monitorPid];
+    const rec = this.store.load(id);
+    return rec.status === 'stopped' ? [] : [this.running(id).monitorPid];
   }
 
-  /** The container's processes, with guest pids. */
-  async ps(id: string): Promise<GuestProcess[]> {
-    const rec = this.running(id);
-    return decodePsResult(await this.call(rec, { op: 'ps' }));
+  /**
+   * The container's processes, with guest pids. A stopped container has none: runc then prints
+   * only the header of ps(1) run with the caller's arguments, and so do we (`header`).
+   */
+  async ps(id: string, psArgs: readonly string[]): Promise<{ header: string } | { processes: GuestProcess[] }> {
+    const rec = this.store.load(id);
+    if (rec.status === 'stopped') return { header: hostPsHeader(psArgs) };
+    return { processes: decodePsResult(await this.call(this.running(id), { op: 'ps' })) };
   }
 
   async stats(id: string): Promise<GuestStats> {
@@ -527,6 +532,13 @@ export class Runtime {
       throw k;
     }
   }
+}
+
+/** The first line of the host's ps(1) with `args` (runc's default: -ef). */
+function hostPsHeader(args: readonly string[]): string {
+  const r = spawnSync('ps', args.length > 0 ? [...args] : ['-ef'], { encoding: 'utf8', timeout: 10000 });
+  if (r.status !== 0) throw new KataError('E_INVALID_ARGUMENT', `ps ${args.join(' ')}: ${(r.stderr ?? '').trim().split('\n')[0] ?? `exit ${String(r.status)}`}`);
+  return `${(r.stdout ?? '').split('\n')[0] ?? ''}\n`;
 }
 
 /**
