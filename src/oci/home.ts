@@ -34,7 +34,7 @@ function passwdHome(uid: number, rootfs: string): string | undefined {
  * `p` resolved inside `root` as if root were `/`: symlinks (absolute ones too) never lead out of
  * it, as they would not in the container. undefined for a loop or a missing component.
  */
-function resolveInRoot(root: string, p: string): string | undefined {
+export function resolveInRoot(root: string, p: string): string | undefined {
   const todo = p.split('/').filter((c) => c !== '' && c !== '.');
   const done: string[] = [];
   for (let links = 0; todo.length > 0; ) {
@@ -48,7 +48,8 @@ function resolveInRoot(root: string, p: string): string | undefined {
     try {
       st = fs.lstatSync(here);
     } catch {
-      return undefined;
+      // Missing from here on: nothing below can be a symlink.
+      return path.join(here, ...todo.filter((x) => x !== '..'));
     }
     if (!st.isSymbolicLink()) {
       done.push(c);

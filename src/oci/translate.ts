@@ -3,11 +3,14 @@ import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
 import { isInside } from '../util/paths.js';
 import { CAPABILITY_SETS, isKnownCapability } from './caps.js';
-import type { Spec } from './spec.js';
+import { resolveInRoot } from './home.js';
+import type { Mount, Spec } from './spec.js';
 
 /** Where the agent mounts the virtio-fs share, and where the container's rootfs appears in it. */
 export const GUEST_SHARED_DIR = '/run/kata/shared';
 export const GUEST_ROOTFS = `${GUEST_SHARED_DIR}/rootfs`;
+/** Where crun in the guest writes the stderr of the hooks it runs: the share's top, so the host reads it. */
+export const HOOKS_STDERR = 'hooks.stderr';
 /** The guest's root network namespace (the agent is PID 1): the one the VM's NICs are in. */
 export const GUEST_ROOT_NETNS = '/proc/1/ns/net';
 
@@ -22,6 +25,35 @@ export interface GuestPlan {
   spec: Spec;
   /** Bind mounts' sources, to be bound into the share (the rootfs is not among them). */
   binds: ShareBind[];
+}
+
+/**
+ * runc gives a tmpfs the mode of the directory it covers (a chmod after the mount, whatever
+ * `mode=` said); crun uses the mount's own. The mountpoint is the rootfs's, which the host sees,
+ * unless an earlier mount of the spec covers it: then it is left to crun.
+ */
+function withMountpointMode(m: Mount, rootfs: string, earlier: readonly Mount[]): Mount {
+  const dest = path.posix.normalize(m.destination);
+  if (earlier.some((e) => dest.startsWith(`${path.posix.normalize(e.destination).replace(/\/$/, '')}/`))) return m;
+  const host = resolveInRoot(rootfs, dest);
+  let st: fs.Stats;
+  try {
+    if (host === undefined) return m;
+    st = fs.statSync(host);
+  } catch {
+    // runc makes a missing mountpoint (0755, through symlinks resolved in the rootfs, under the
+    // rules of the directory it is made in: setgid is inherited); crun would refuse a dangling
+    // symlink on the way. A new one leaves the tmpfs its own mode, as under runc.
+    try {
+      if (host !== undefined) fs.mkdirSync(host, { recursive: true, mode: 0o755 });
+    } catch {
+      // crun says what is wrong with the path
+    }
+    return m;
+  }
+  if (!st.isDirectory()) return m;
+  const options = (m.options ?? []).filter((o) => !o.startsWith('mode='));
+  return { ...m, options: [...options, `mode=${(st.mode & 0o7777).toString(8)}`] };
 }
 
 export function isBindMount(m: { type?: string; options?: string[] }): boolean {
@@ -44,6 +76,8 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
   const inGuest = { createContainer: spec.hooks?.createContainer, startContainer: spec.hooks?.startContainer };
   delete copy.hooks;
   if (inGuest.createContainer?.length || inGuest.startContainer?.length) {
+    // crun's own annotation: its hooks' stderr goes there, to be quoted when one fails (as runc does).
+    copy.annotations = { ...copy.annotations, 'run.oci.hooks.stderr': `${GUEST_SHARED_DIR}/${HOOKS_STDERR}` };
     copy.hooks = {
       ...(inGuest.createContainer?.length ? { createContainer: inGuest.createContainer } : {}),
       ...(inGuest.startContainer?.length ? { startContainer: inGuest.startContainer } : {}),
@@ -52,6 +86,7 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string): GuestPla
   const binds: ShareBind[] = [];
   const rootfs = path.resolve(bundleDir, spec.root?.path ?? '');
   copy.mounts = (copy.mounts ?? []).map((m, i) => {
+    if (m.type === 'tmpfs') return withMountpointMode(m, rootfs, (spec.mounts ?? []).slice(0, i));
     if (!isBindMount(m)) return m;
     const host = path.resolve(bundleDir, m.source ?? '');
     // A source in the rootfs is the shared rootfs's path in the guest: crun resolves it in mount

@@ -43,6 +43,14 @@ function errorText(r: Result): string {
   return r.stderr.trim();
 }
 
+/** One line, no terminal colours, no word of the agent; runc's text for the failure. */
+function expectStartError(r: Result, what: RegExp): void {
+  const lines = errorText(r).split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/\x1b|agent/);
+  expect(r.stderr).toMatch(what);
+}
+
 describe('with a running container', () => {
   beforeAll(async () => {
     const r = await rt(['run', '-d', '-b', bundle('box', ['sleep', '600']), 'box'], { detached: true });
@@ -118,6 +126,12 @@ describe('with a running container', () => {
     const r = await rt(['--debug', 'exec', 'box', 'true']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^time="[^"]+" level=debug msg=/m);
+  });
+
+  it('item 8: exec of a file that does not exist: exit 255 and runc\'s one plain line', async () => {
+    const r = await rt(['exec', 'box', '/run.sh']);
+    expect(r.code).toBe(255);
+    expectStartError(r, /exec: \\?"\/run\.sh\\?": stat \/run\.sh: no such file or directory/);
   });
 });
 
@@ -284,5 +298,82 @@ describe('item 13: the fds of the state pid', () => {
     } finally {
       await rt(['delete', '--force', 'fds']);
     }
+  });
+});
+
+describe('item 8: error text', () => {
+  it('run of a file that does not exist: exit 1 and runc\'s one plain line', async () => {
+    const r = await rt(['run', '-b', bundle('noexe', ['/run.sh']), 'noexe']);
+    expect(r.code).toBe(1);
+    expectStartError(r, /unable to start container process: exec: \\?"\/run\.sh\\?": stat \/run\.sh: no such file or directory/);
+    await rt(['delete', '--force', 'noexe']);
+  });
+
+  it('a /proc that is a symlink in the rootfs: one line naming /proc, not the agent', async () => {
+    const b = bundle('procl', ['true']);
+    fs.rmSync(path.join(b, 'rootfs', 'proc'), { recursive: true });
+    fs.symlinkSync('/nonexistent', path.join(b, 'rootfs', 'proc'));
+    const r = await rt(['run', '-b', b, 'procl']);
+    expect(r.code).toBe(1);
+    expectStartError(r, /\/proc/);
+    await rt(['delete', '--force', 'procl']);
+  });
+
+  // startContainer is not here yet: crun reports its failure from the container's own stderr, where
+  // the hook's stderr is not added (docs/cli-compat.md).
+  it.each(['createContainer'])('a failing %s hook: its own stderr is in the error', async (kind) => {
+    const b = bundle(`hook-${kind}`, ['true'], (s) => {
+      s['hooks'] = { [kind]: [{ path: '/bin/sh', args: ['sh', '-c', 'echo hook-said-this >&2; exit 1'] }] };
+    });
+    const r = await rt(['run', '-b', b, `hook-${kind}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hook-said-this/);
+    expect(r.stderr).not.toMatch(/\x1b|agent/);
+    await rt(['delete', '--force', `hook-${kind}`]);
+    expect(leftovers(env)).toEqual([]);
+  });
+});
+
+describe('item 6: ps of a stopped container', () => {
+  it('prints the header of ps(1) with the given arguments (json: null) and exits 0', async () => {
+    const r = await rt(['run', '--keep', '-b', bundle('psdone', ['true']), 'psdone']);
+    expect(r.code, r.stderr).toBe(0);
+    try {
+      const table = await rt(['ps', 'psdone']);
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout.toString()).toMatch(/^UID +PID +PPID +C +STIME +TTY +TIME +CMD\n$/);
+      const args = await rt(['ps', 'psdone', '-e', '-x']);
+      expect(args.code, args.stderr).toBe(0);
+      expect(args.stdout.toString()).toMatch(/^ +PID +TTY +STAT +TIME +COMMAND\n$/);
+      const json = await rt(['ps', '-f', 'json', 'psdone']);
+      expect(json.code, json.stderr).toBe(0);
+      expect(json.stdout.toString()).toBe('null\n');
+    } finally {
+      await rt(['delete', '--force', 'psdone']);
+    }
+  });
+});
+
+describe('item 10: mount semantics', () => {
+  it('a tmpfs takes its mountpoint\'s mode; new mountpoints under a setgid dir inherit setgid; a dangling symlink on the way is created', async () => {
+    const b = bundle('mnts', ['sh', '-c', 'stat -c "%A %n" /m1 /m2 /m3 /sgd/new /jump/x']);
+    const rootfs = path.join(b, 'rootfs');
+    for (const [d, mode] of [['m1', 0o3777], ['m2', 0o750], ['sgd', 0o2755]] as const) {
+      fs.mkdirSync(path.join(rootfs, d));
+      fs.chmodSync(path.join(rootfs, d), mode);
+    }
+    fs.symlinkSync('/elsewhere/deeper', path.join(rootfs, 'jump'));
+    const spec = JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8')) as { mounts: Array<Record<string, unknown>> };
+    const tmpfs = (destination: string, options: string[] = []): Record<string, unknown> => ({ destination, type: 'tmpfs', source: 'tmpfs', options });
+    spec.mounts.push(tmpfs('/m1'), tmpfs('/m2', ['mode=1777']), tmpfs('/m3'), tmpfs('/sgd/new'), tmpfs('/jump/x'));
+    fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec));
+    const r = await rt(['run', '-b', b, 'mnts']);
+    expect(r.code, r.stderr).toBe(0);
+    // runc chmods a tmpfs to the mode of the directory it covers, even over mode=; a new one is 1777.
+    expect(r.stdout.toString()).toBe('drwxrwsrwt /m1\ndrwxr-x--- /m2\ndrwxrwxrwt /m3\ndrwxrwxrwt /sgd/new\ndrwxrwxrwt /jump/x\n');
+    // The mountpoints made in the rootfs: setgid inherited; the symlink's target created.
+    expect((fs.statSync(path.join(rootfs, 'sgd', 'new')).mode & 0o7777).toString(8)).toBe('2755');
+    expect(fs.statSync(path.join(rootfs, 'elsewhere', 'deeper', 'x')).isDirectory()).toBe(true);
+    expect(leftovers(env)).toEqual([]);
   });
 });
