@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { KataError } from '../errors.js';
 import { DEFAULT_WINDOW, FrameDecoder, MAX_PAYLOAD, PROTOCOL_VERSION, creditPayload, encodeFrame, type Frame } from './frame.js';
 import { decodeGuestMessage, decodeHello, type AgentEvent, type AgentRequest, type Hello } from './messages.js';
+import { runcStartError } from './crun-text.js';
 
 /** Where inbound stream bytes go. `write` resolves once the bytes reached their consumer. */
 export interface StreamSink {
@@ -195,7 +196,7 @@ export class AgentConnection {
         this.pending.delete(m.id);
         clearTimeout(p.timer);
         if ('ok' in m) p.resolve(m.ok);
-        else p.reject(new KataError('E_AGENT', `agent: ${p.op}: ${m.err.message}`, { cause: m.err.code }));
+        else p.reject(new KataError('E_AGENT', agentErrorText(p.op, m.err.code, m.err.message), { cause: m.err.code }));
         return;
       }
       case 'DATA': {
@@ -250,4 +251,13 @@ export class AgentConnection {
     for (const w of this.drainWaiters.splice(0)) w();
     if (!this.closing) this.options.onFailure?.(e);
   }
+}
+
+/**
+ * The text of a failed request. crun failing to start a container or exec process is said in
+ * runc's words, without naming the agent (the user asked for a container, not an agent).
+ */
+function agentErrorText(op: string, code: string, message: string): string {
+  if (code === 'E_CRUN' && (op === 'create' || op === 'exec')) return runcStartError(message);
+  return `agent: ${op}: ${message}`;
 }

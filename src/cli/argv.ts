@@ -21,9 +21,12 @@ export function normalizeArgv(argv: readonly string[]): string[] {
     return ['help', ...globals.filter((g) => g !== '--help')];
   }
   i++;
-  if (verb === 'help' || globals.includes('--help')) return verb === 'help' ? ['help', ...argv.slice(i)] : ['help', verb];
+  if (verb === 'help') return ['help', ...argv.slice(i)];
+  // runc: a --help before the verb shows the general help, whatever follows.
+  if (globals.includes('--help')) return ['help'];
   const surface = VERBS[verb];
-  if (surface === undefined) return [verb, ...globals, ...argv.slice(i)];
+  // runc answers an unknown verb, with or without -h, like `help VERB`: "No help topic for 'VERB'".
+  if (surface === undefined) return ['help', verb];
   const flags: string[] = [];
   for (; i < argv.length; i++) {
     const a = argv[i] ?? '';

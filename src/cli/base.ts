@@ -34,7 +34,7 @@ export abstract class RuntimeCommand extends Command {
   /** The --log logger (for verbs that do not build a runtime but can still fail, like runc's). */
   protected configureLog(g: GlobalFlags): LogFormat {
     const format: LogFormat = g['log-format'] === 'json' ? 'json' : 'text';
-    this.logger = new Logger(g.log === '' ? undefined : g.log, format, g.debug);
+    this.logger = Logger.forCli(g.log === '' ? undefined : g.log, format, g.debug);
     return format;
   }
 
@@ -45,7 +45,7 @@ export abstract class RuntimeCommand extends Command {
     process.env['KATA_LOG_FORMAT'] = format;
     // Loaded after the logger exists, so that a configuration error reaches --log too.
     const config = loadConfig(process.env, { file: g.config });
-    if (config.debug && !g.debug) this.logger = new Logger(g.log === '' ? undefined : g.log, format, true);
+    if (config.debug && !g.debug) this.logger = Logger.forCli(g.log === '' ? undefined : g.log, format, true, false);
     return new Runtime(g.root, this.logger, config, { cgroupDriver: g['systemd-cgroup'] ? 'systemd' : 'cgroupfs' });
   }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GuestProcess } from '../channel/messages.js';
@@ -23,6 +24,12 @@ export function formatList(items: StateOutput[], format: 'table' | 'json', quiet
   return pad(rows);
 }
 
+/**
+ * runc's shape, which tools parse (docker info reads `<name> version X`, `commit: Y`, `spec: Z`):
+ * the name and version, the commit when the package is a git checkout (runc leaves the line out
+ * when it was built without one), the highest runtime-spec version, then the platform (runc: go,
+ * libseccomp; we: node).
+ */
 export function versionText(): string {
   let version = '0.0.0';
   try {
@@ -31,7 +38,20 @@ export function versionText(): string {
   } catch {
     // keep the placeholder
   }
-  return `kata-runtime version ${version}\nspec: ${SPEC_VERSION}\nnode: ${process.version}\n`;
+  const commit = gitCommit();
+  return `kata-runtime version ${version}\n${commit === undefined ? '' : `commit: ${commit}\n`}spec: ${SPEC_VERSION}\nnode: ${process.version}\n`;
+}
+
+/** The commit of the package's own checkout (not of a repository it happens to sit in). */
+function gitCommit(): string | undefined {
+  const root = packageRoot();
+  if (!fs.existsSync(path.join(root, '.git'))) return undefined;
+  try {
+    const out = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    return /^[0-9a-f]{40}$/.test(out) ? out : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `ps`: runc prints a JSON array of pids, or a table; ours are the guest's pids (docs/cli-compat.md). */

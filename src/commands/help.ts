@@ -12,7 +12,7 @@ export default class Help extends Command {
     if (args.verb !== undefined && args.verb !== '--') {
       if (this.config.findCommand(args.verb) === undefined) {
         process.stderr.write(`No help topic for '${args.verb}'\n`);
-        process.exitCode = 1;
+        process.exitCode = 3; // runc's (urfave/cli's) status for it
         return;
       }
       const HelpClass = await loadHelpClass(this.config);

@@ -10,14 +10,17 @@ export default class Ps extends RuntimeCommand {
   static override flags = { format: Flags.string({ char: 'f', default: 'table', options: ['table', 'json'], description: 'output format' }) };
 
   async run(): Promise<void> {
-    const { args, flags } = await this.parse(Ps);
+    const { args, argv, flags } = await this.parse(Ps);
     const rt = this.runtimeFor(flags);
     // JSON is for engines (docker top, ctr task ps), which look the pids up on the host: they get
-    // the host process that stands for the container. The table shows the guest's processes.
+    // the host process that stands for the container (runc's `null` once there is none). The
+    // table shows the guest's processes.
     if (flags.format === 'json') {
-      writeOut(JSON.stringify(rt.hostPids(args.id)) + '\n', true); // runc: json.Encoder, errors fail
+      const pids = rt.hostPids(args.id);
+      writeOut(JSON.stringify(pids.length === 0 ? null : pids) + '\n', true); // runc: json.Encoder, errors fail
       return;
     }
-    writeOut(formatPs(await rt.ps(args.id), 'table'), false); // runc: fmt.Print, errors ignored
+    const r = await rt.ps(args.id, (argv as string[]).slice(1));
+    writeOut('header' in r ? r.header : formatPs(r.processes, 'table'), false); // runc: fmt.Print, errors ignored
   }
 }

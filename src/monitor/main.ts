@@ -13,7 +13,7 @@ import type { ExitEvent } from '../channel/messages.js';
 import { resultInt } from '../channel/messages.js';
 import { SerialTransport } from '../channel/transport.js';
 import { KataError, toKataError } from '../errors.js';
-import { GUEST_SHARED_DIR } from '../oci/translate.js';
+import { GUEST_SHARED_DIR, HOOKS_STDERR } from '../oci/translate.js';
 import { filesFor, startTimeOf, StateStore, type ContainerRecord, type ExitStatus } from '../runtime/store.js';
 import { assertTransition, type Status } from '../runtime/status.js';
 import { rfc3339 } from '../util/log.js';
@@ -255,7 +255,7 @@ class Monitor {
       this.pumpStdin = () => void pumpFd(0, (b) => conn.write(stdin, b), this.abort.signal).then(() => conn.closeStream(stdin));
     }
     const ok = await this.explained(Promise.race([
-      conn.request({ op: 'create', containerId: this.launch.id, spec: this.launch.guestSpec, stdio }, 120000),
+      conn.request({ op: 'create', containerId: this.launch.id, spec: this.launch.guestSpec, stdio }, 120000).catch((e: unknown) => this.withHookStderr(e)),
       this.vmDeath(),
     ]));
     const pid = resultInt(ok, 'pid', 1, 0x7fffffff);
@@ -278,6 +278,18 @@ class Monitor {
       if (died) await this.vmDeath();
       throw e;
     }
+  }
+
+  /**
+   * crun reports a failed createContainer/startContainer hook by its exit code only; the hooks'
+   * stderr goes to the share (src/oci/translate.ts). Its last line is added to the error, as runc
+   * quotes a failed hook's stderr. Never more than the file's last 4 KiB is read: the guest wrote it.
+   */
+  private withHookStderr(e: unknown): never {
+    const k = toKataError(e);
+    if (!k.message.includes('error executing hook')) throw k;
+    const tail = lastLineOf(path.join(this.files.sharedDir, HOOKS_STDERR), 4096);
+    throw tail === '' ? k : new KataError(k.code, `${k.message}, stderr: ${tail}`);
   }
 
   /** Rejects when the VM dies: used to bound waits that only the guest could end. */
@@ -314,7 +326,7 @@ class Monitor {
     switch (req.op) {
       case 'start':
         if (this.rec.status !== 'created') throw new KataError('E_BAD_STATE', `cannot start a container that is ${this.rec.status}`);
-        await conn.request({ op: 'start', containerId: id });
+        await conn.request({ op: 'start', containerId: id }).catch((e: unknown) => this.withHookStderr(e));
         this.setStatus('running');
         this.log('info', 'container started');
         return {};
@@ -351,8 +363,7 @@ class Monitor {
         notPaused();
         return { result: { stats: decodeStatsResult(await conn.request({ op: 'stats', containerId: id })) } };
       case 'update':
-        notPaused();
-        await this.update(conn, req.resources);
+        await this.update(conn, req.resources, paused);
         return {};
       case 'events':
         return { attach: (sock) => this.subscribe(sock) };
@@ -373,12 +384,22 @@ class Monitor {
    * the VM already holds is refused before anything changes: guest memory, once touched, stays with
    * QEMU, and the kernel would OOM-kill the whole VM (v2) or refuse the write (v1).
    */
-  private async update(conn: AgentConnection, resources: Record<string, unknown>): Promise<void> {
+  private async update(conn: AgentConnection, resources: Record<string, unknown>, paused: boolean): Promise<void> {
     const cg = this.rec.cgroup;
     const cfg = this.launch.config;
     const limits = hostLimits(resources, { vmMemoryMiB: cfg.memoryMiB, memoryOverheadMiB: cfg.memoryOverheadMiB, hostMemoryOverheadMiB: cfg.hostMemoryOverheadMiB });
     if (cg !== undefined) checkMemoryUpdate(limits, memoryHeld(cg.dirs));
-    await conn.request({ op: 'update', containerId: this.rec.id, resources });
+    if (paused) {
+      // runc updates a frozen cgroup. The guest is stopped and cannot answer: the request waits
+      // in the channel and crun applies it as soon as the VM resumes, before the container has
+      // had more than a moment to run; a failure then can only be logged. The host cgroup is
+      // updated now.
+      void conn
+        .request({ op: 'update', containerId: this.rec.id, resources }, 24 * 3600 * 1000)
+        .catch((e: unknown) => this.log('warn', `update queued while paused failed: ${e instanceof Error ? e.message : String(e)}`));
+    } else {
+      await conn.request({ op: 'update', containerId: this.rec.id, resources });
+    }
     if (cg !== undefined) {
       setLimits(cg.dirs, limits);
       this.log('info', `host cgroup limits updated: ${JSON.stringify(limits)}`);
@@ -450,6 +471,22 @@ class Monitor {
     }
     this.log('info', `monitor exiting (${why})`);
     exitLike(status, FORWARDED_SIGNALS);
+  }
+}
+
+function lastLineOf(file: string, maxBytes: number): string {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, maxBytes));
+    const n = fs.readSync(fd, buf, 0, buf.length, Math.max(0, size - buf.length));
+    const lines = buf.subarray(0, n).toString('utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    return (lines.at(-1) ?? '').slice(0, 300);
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 

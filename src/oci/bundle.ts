@@ -3,6 +3,7 @@ import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
 import type { Spec } from './spec.js';
 import { isBindMount } from './translate.js';
+import { isInside } from '../util/paths.js';
 import { refusals } from './fields.js';
 import { TIMENS_ANNOTATION } from './translate.js';
 import { formatProblem, jsonPath, schemaVerdict, showValue, type Problem } from './validate.js';
@@ -90,7 +91,10 @@ export function unsupportedProblems(config: unknown): Problem[] {
   return check(config).unsupported;
 }
 
-/** The root filesystem and bind mount sources must exist on the host. */
+/**
+ * The root filesystem and bind mount sources must exist on the host. A source inside the rootfs is
+ * resolved in the guest, in mount order (an earlier mount may create it), as runc resolves it.
+ */
 function hostProblems(config: unknown, dir: string, rootfs: string): Problem[] {
   const out: Problem[] = [];
   const rootPath = str(obj(obj(config)?.['root'])?.['path']) ?? '';
@@ -100,6 +104,7 @@ function hostProblems(config: unknown, dir: string, rootfs: string): Problem[] {
     const source = str(mount?.['source']);
     if (mount === undefined || source === undefined || !bindMount(mount)) return;
     const host = path.resolve(dir, source);
+    if (isInside(host, rootfs)) return;
     try {
       fs.statSync(host);
     } catch (e) {
@@ -143,17 +148,7 @@ function bindMount(mount: Obj): boolean {
 
 const NAMESPACES = new Set(['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup', 'time']);
 
-/** Linux capabilities 0-40 (all of them as of the guest kernel, 6.1). */
-export const CAPABILITIES: readonly string[] = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
-  'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD',
-  'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
-  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
-];
-const CAPABILITY_SET = new Set(CAPABILITIES);
-const CAPABILITY_SETS = ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'];
+export { CAPABILITIES } from './caps.js';
 
 /** setrlimit(2) resources. */
 export const RLIMITS: readonly string[] = [
@@ -287,12 +282,8 @@ function checkProcess(c: Checker, value: unknown): void {
     const hard = num(rl['hard']);
     if (soft !== undefined && hard !== undefined && hard >= 0 && soft > hard) c.bad(at, `soft limit ${soft} is above the hard limit ${hard}`);
   });
-  const caps = obj(proc['capabilities']);
-  for (const set of CAPABILITY_SETS) {
-    arr(caps?.[set]).forEach((cap, i) => {
-      if (typeof cap === 'string' && !CAPABILITY_SET.has(cap)) c.bad(['process', 'capabilities', set, i], `unknown capability ${showValue(cap)}`);
-    });
-  }
+  // Unknown capabilities are not an error: runtime-spec 1.1 says to warn and go on, as runc does
+  // (unknownCapabilities; the guest spec leaves them out).
   c.range(['process', 'oomScoreAdj'], proc['oomScoreAdj'], -1000, 1000, 'between -1000 and 1000');
   checkIoPriority(c, obj(proc['ioPriority']));
   checkScheduler(c, obj(proc['scheduler']));
@@ -412,8 +403,7 @@ function checkResources(c: Checker, r: Obj): void {
     const rule = obj(d);
     const type = str(rule?.['type']);
     if (type !== undefined && !['a', 'b', 'c'].includes(type)) c.bad(at('devices', i, 'type'), `must be one of a, b, c, got ${showValue(type)}`);
-    const access = str(rule?.['access']);
-    if (access !== undefined && !/^[rwm]*$/.test(access)) c.bad(at('devices', i, 'access'), `must be made of the letters r, w, m, got ${showValue(access)}`);
+    // access: letters other than r, w, m are ignored, by runc and by crun alike.
   });
   const memory = obj(r['memory']);
   if (memory !== undefined) {

@@ -34,6 +34,7 @@ export interface Process {
   env?: string[];
   cwd: string;
   user?: { uid: number; gid: number };
+  capabilities?: Partial<Record<'bounding' | 'effective' | 'inheritable' | 'permitted' | 'ambient', string[]>>;
 }
 
 export interface Spec {

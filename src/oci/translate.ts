@@ -2,14 +2,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KataError, errnoCode } from '../errors.js';
 import { isRecord } from '../util/json.js';
+import { isInside } from '../util/paths.js';
+import { CAPABILITY_SETS, isKnownCapability } from './caps.js';
 import { rulesFor } from './fields.js';
-import type { Rlimit, Spec } from './spec.js';
+import { resolveInRoot } from './home.js';
+import type { Mount, Rlimit, Spec } from './spec.js';
 
 /** Where the agent mounts the virtio-fs share, and where the container's rootfs appears in it. */
 export const GUEST_SHARED_DIR = '/run/kata/shared';
 export const GUEST_ROOTFS = `${GUEST_SHARED_DIR}/rootfs`;
 /** linux.rootfsPropagation in the guest's spec, whatever the host's says (see toGuestPlan). */
 export const GUEST_ROOTFS_PROPAGATION = 'private';
+/** Where crun in the guest writes the stderr of the hooks it runs: the share's top, so the host reads it. */
+export const HOOKS_STDERR = 'hooks.stderr';
 /** The guest's root network namespace (the agent is PID 1): the one the VM's NICs are in. */
 export const GUEST_ROOT_NETNS = '/proc/1/ns/net';
 
@@ -66,18 +71,43 @@ export interface GuestPlan {
   binds: ShareBind[];
 }
 
+/**
+ * runc gives a tmpfs the mode of the directory it covers (a chmod after the mount, whatever
+ * `mode=` said); crun uses the mount's own. The mountpoint is the rootfs's, which the host sees,
+ * unless an earlier mount of the spec covers it: then it is left to crun.
+ */
+function withMountpointMode(m: Mount, rootfs: string, earlier: readonly Mount[]): Mount {
+  const dest = path.posix.normalize(m.destination);
+  if (earlier.some((e) => dest.startsWith(`${path.posix.normalize(e.destination).replace(/\/$/, '')}/`))) return m;
+  const host = resolveInRoot(rootfs, dest);
+  let st: fs.Stats;
+  try {
+    if (host === undefined) return m;
+    st = fs.statSync(host);
+  } catch {
+    // runc makes a missing mountpoint (0755, through symlinks resolved in the rootfs, under the
+    // rules of the directory it is made in: setgid is inherited); crun would refuse a dangling
+    // symlink on the way. A new one leaves the tmpfs its own mode, as under runc.
+    try {
+      if (host !== undefined) fs.mkdirSync(host, { recursive: true, mode: 0o755 });
+    } catch {
+      // crun says what is wrong with the path
+    }
+    return m;
+  }
+  if (!st.isDirectory()) return m;
+  // The covered directory's mode, where the spec's `mode=` was (or last): nothing else moves.
+  const mode = `mode=${(st.mode & 0o7777).toString(8)}`;
+  const options = m.options ?? [];
+  const at = options.findIndex((o) => o.startsWith('mode='));
+  return { ...m, options: at < 0 ? [...options, mode] : options.map((o, i) => (i === at ? mode : o)).filter((o, i) => i === at || !o.startsWith('mode=')) };
+}
+
 export function isBindMount(m: { type?: string; options?: string[] }): boolean {
   const opts = m.options ?? [];
   return m.type === 'bind' || opts.includes('bind') || opts.includes('rbind');
 }
 
-/**
- * The spec the guest's crun runs: the host's, with host-only parts replaced. Host paths never reach
- * the guest: the rootfs is the shared one, each bind mount's source becomes its copy in the share
- * (read-only and other options stay, crun applies them in the guest), namespace paths (host
- * objects) become new namespaces, the network namespace is the guest's own (the VM mirrors the
- * host's), the cgroup path is the guest's own, hooks stay on the host.
- */
 /** /proc/<pid>/limits names, as the runtime-spec's RLIMIT_ types. */
 const LIMIT_NAMES: Readonly<Record<string, string>> = {
   'Max cpu time': 'RLIMIT_CPU',
@@ -134,6 +164,13 @@ export function withInheritedRlimits(given: readonly Rlimit[] | undefined, inher
   return [...(given ?? []), ...inherited.filter((r) => !set.has(r.type))];
 }
 
+/**
+ * The spec the guest's crun runs: the host's, with host-only parts replaced. Host paths never reach
+ * the guest: the rootfs is the shared one, each bind mount's source becomes its copy in the share
+ * (read-only and other options stay, crun applies them in the guest), namespace paths (host
+ * objects) become new namespaces, the network namespace is the guest's own (the VM mirrors the
+ * host's), the cgroup path is the guest's own, hooks stay on the host.
+ */
 export function toGuestPlan(spec: Spec, id: string, bundleDir: string, inheritedRlimits: readonly Rlimit[] = []): GuestPlan {
   const copy = structuredClone(spec);
   if (copy.process && inheritedRlimits.length > 0) copy.process.rlimits = withInheritedRlimits(copy.process.rlimits, inheritedRlimits);
@@ -143,18 +180,25 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string, inherited
   const inGuest = { createContainer: spec.hooks?.createContainer, startContainer: spec.hooks?.startContainer };
   delete copy.hooks;
   if (inGuest.createContainer?.length || inGuest.startContainer?.length) {
+    // crun's own annotation: its hooks' stderr goes there, to be quoted when one fails (as runc does).
+    copy.annotations = { ...copy.annotations, 'run.oci.hooks.stderr': `${GUEST_SHARED_DIR}/${HOOKS_STDERR}` };
     copy.hooks = {
       ...(inGuest.createContainer?.length ? { createContainer: inGuest.createContainer } : {}),
       ...(inGuest.startContainer?.length ? { startContainer: inGuest.startContainer } : {}),
     };
   }
   const binds: ShareBind[] = [];
+  const rootfs = path.resolve(bundleDir, spec.root?.path ?? '');
   copy.mounts = (copy.mounts ?? []).map((given, i) => {
     // A relative destination is relative to "/" (runtime-spec 1.2.0, Linux; runc has always
     // taken it so); crun gets it absolute.
     const m = given.destination.startsWith('/') ? given : { ...given, destination: path.posix.join('/', given.destination) };
+    if (m.type === 'tmpfs') return withMountpointMode(m, rootfs, (spec.mounts ?? []).slice(0, i));
     if (!isBindMount(m)) return m;
     const host = path.resolve(bundleDir, m.source ?? '');
+    // A source in the rootfs is the shared rootfs's path in the guest: crun resolves it in mount
+    // order there, so it may lie in (or be made by) an earlier mount of the spec, as under runc.
+    if (isInside(host, rootfs)) return { ...m, source: path.posix.join(GUEST_ROOTFS, path.relative(rootfs, host)) };
     let st: fs.Stats;
     try {
       st = fs.statSync(host);
@@ -169,6 +213,9 @@ export function toGuestPlan(spec: Spec, id: string, bundleDir: string, inherited
   // The guest kernel has no AppArmor and crun refuses a profile it cannot apply; docker sets
   // `docker-default` on every AppArmor host. The VM boundary is the confinement (as in Kata).
   if (copy.process) delete (copy.process as unknown as Record<string, unknown>)['apparmorProfile'];
+  // Capabilities the guest kernel does not know are left out (the CLI warns, as runc does).
+  const caps = copy.process?.capabilities;
+  if (caps) for (const set of CAPABILITY_SETS) if (caps[set]) caps[set] = caps[set].filter(isKnownCapability);
   if (copy.linux) {
     copy.linux.cgroupsPath = `/kata/${id}`;
     // Mount propagation (docs/architecture.md): crun applies rootfsPropagation twice, to the VM's

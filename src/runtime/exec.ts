@@ -98,7 +98,9 @@ export function buildExecProcess(flags: ExecFlags, base: Record<string, unknown>
   if (flags.cwd !== undefined && flags.cwd !== '') p['cwd'] = flags.cwd;
   const caps = isRecord(p['capabilities']) ? p['capabilities'] : {};
   if (flags.caps.length > 0) {
-    for (const set of ['bounding', 'effective', 'permitted']) {
+    // runc adds them to the ambient set too (not to the inheritable one, so the kernel keeps an
+    // ambient capability only when the container's process already had it inheritable).
+    for (const set of ['bounding', 'effective', 'permitted', 'ambient']) {
       const cur = Array.isArray(caps[set]) ? (caps[set] as unknown[]) : [];
       caps[set] = [...cur, ...flags.caps];
     }

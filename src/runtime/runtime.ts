@@ -1,10 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, sizingConfig, type RuntimeConfig } from '../config.js';
 import { annotationOverrides, vmSize } from '../vm/sizing.js';
-import { KataError, toKataError } from '../errors.js';
+import { errnoCode, KataError, toKataError } from '../errors.js';
 import { loadBundle } from '../oci/bundle.js';
+import { unknownCapabilities } from '../oci/caps.js';
+import { withDefaultHome } from '../oci/home.js';
 import { hostHooks, runCreateHooks, runHooks, type HookState, type HostHookKind, type HostHooks } from '../oci/hooks.js';
 import { parseProcLimits, toGuestPlan, translateResources } from '../oci/translate.js';
 import crypto from 'node:crypto';
@@ -24,6 +26,7 @@ import { readFileIfExists, sleep, writeFileAtomic } from '../util/fsx.js';
 import { rfc3339Nano, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
 import { isAlive } from '../util/proc.js';
+import { isRecord } from '../util/json.js';
 import { validateId } from './ids.js';
 import { createCgroup, removeCgroup, type HostCgroup } from '../cgroups/host.js';
 import { hostLayout } from '../cgroups/layout.js';
@@ -100,8 +103,11 @@ export class Runtime {
     if (!terminal && consoleSocket !== undefined) {
       throw new KataError('E_INVALID_ARGUMENT', 'cannot use console socket if kata-runtime will not detach or allocate tty');
     }
+    const unknownCaps = unknownCapabilities(bundle.spec);
+    if (unknownCaps.length > 0) this.log.warn(`ignoring unknown or unavailable capabilities: [${unknownCaps.join(' ')}]`);
     // The container inherits the caller's rlimits where the spec sets none, as under runc.
     const plan = toGuestPlan(bundle.spec, opts.id, bundle.dir, parseProcLimits(fs.readFileSync('/proc/self/limits', 'utf8')));
+    if (plan.spec.process) plan.spec.process.env = withDefaultHome(plan.spec.process.env ?? [], plan.spec.process.user?.uid ?? 0, bundle.rootfs);
     const sandbox = sandboxFor(bundle.spec, this.config);
     // The VM is sized for the container's limits (crun applies them inside); annotations the
     // configuration allows may override that.
@@ -114,7 +120,7 @@ export class Runtime {
       kernelParams: [...this.config.kernelParams, ...(over.kernelParams ?? [])],
     };
     this.log.debug(`VM for ${opts.id}: ${vmConfig.memoryMiB} MiB, ${vmConfig.vcpus} vCPU (${size.reason}${over.memoryMiB ?? over.vcpus ? '; annotations' : ''})`);
-    const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
+    const pidFile = pidFileTarget(opts.pidFile);
     const hooks = hostHooks(bundle.spec);
     // The spec's cgroup exists on the host too and holds the VM (src/cgroups): named as runc names
     // it, limited for a VM of this size.
@@ -395,13 +401,18 @@ export class Runtime {
    * The container's own processes live in the guest and have no host pids.
    */
   hostPids(id: string): number[] {
-    return [this.running(id).monitorPid];
+    const rec = this.store.load(id);
+    return rec.status === 'stopped' ? [] : [this.running(id).monitorPid];
   }
 
-  /** The container's processes, with guest pids. */
-  async ps(id: string): Promise<GuestProcess[]> {
-    const rec = this.running(id);
-    return decodePsResult(await this.call(rec, { op: 'ps' }));
+  /**
+   * The container's processes, with guest pids. A stopped container has none: runc then prints
+   * only the header of ps(1) run with the caller's arguments, and so do we (`header`).
+   */
+  async ps(id: string, psArgs: readonly string[]): Promise<{ header: string } | { processes: GuestProcess[] }> {
+    const rec = this.store.load(id);
+    if (rec.status === 'stopped') return { header: hostPsHeader(psArgs) };
+    return { processes: decodePsResult(await this.call(this.running(id), { op: 'ps' })) };
   }
 
   async stats(id: string): Promise<GuestStats> {
@@ -465,12 +476,15 @@ export class Runtime {
     // Paths are the caller's, relative to its cwd: resolve them before talking to the monitor.
     const consoleSocket = opts.consoleSocket === undefined || opts.consoleSocket === '' ? undefined : path.resolve(opts.consoleSocket);
     const flags: ExecFlags = { ...opts.flags, ...(opts.flags.processFile ? { processFile: path.resolve(opts.flags.processFile) } : {}) };
-    const pidFile = opts.pidFile === undefined || opts.pidFile === '' ? undefined : path.resolve(opts.pidFile);
+    const pidFile = pidFileTarget(opts.pidFile);
     if ((opts.preserveFds ?? 0) !== 0) throw new KataError('E_UNSUPPORTED', '--preserve-fds: passing extra fds into a VM is not supported');
     const rec = this.store.load(opts.id);
     if (rec.status === 'stopped') throw new KataError('E_BAD_STATE', 'cannot exec in a stopped container');
     if (rec.status === 'paused') throw new KataError('E_BAD_STATE', 'cannot exec in a paused container');
-    const proc = buildExecProcess(flags, baseProcess(rec.bundle));
+    const saved = savedBundle(rec.bundle);
+    const proc = buildExecProcess(flags, saved.process);
+    const uid = isRecord(proc['user']) && typeof proc['user']['uid'] === 'number' ? proc['user']['uid'] : 0;
+    proc['env'] = withDefaultHome(Array.isArray(proc['env']) ? proc['env'].filter((e): e is string => typeof e === 'string') : [], uid, saved.rootfs);
     const withTty = proc['terminal'] === true;
     if (withTty && consoleSocket === undefined && opts.detach) {
       throw new KataError('E_INVALID_ARGUMENT', 'cannot allocate tty if kata-runtime will detach without setting console socket');
@@ -483,6 +497,7 @@ export class Runtime {
       proc['consoleSize'] = { height: out.rows, width: out.columns };
     }
     const execId = crypto.randomBytes(8).toString('hex');
+    this.log.debug(`exec ${execId} in ${opts.id}: ${JSON.stringify(proc['args'])}${opts.detach ? ' (detached)' : ''}${withTty ? ' with a terminal' : ''}`);
     const req: Extract<ControlRequest, { op: 'exec' }> = { op: 'exec', execId, process: proc, ...(consoleSocket === undefined ? {} : { consoleSocket }) };
     const stdio = consoleSocket === undefined;
     const dir = this.store.dirFor(opts.id);
@@ -499,6 +514,7 @@ export class Runtime {
         const report = await readReady(helper, dir, 150000, 'the exec helper did not report');
         if (!report.ok) throw new KataError(isCode(report.code) ? report.code : 'E_MONITOR', report.message);
         if (pidFile !== undefined) writeFileAtomic(pidFile, String(report.pid), 0o644);
+        this.log.debug(`exec ${execId}: started; its helper is pid ${report.pid}`);
         return 0;
       } catch (e) {
         if (helper.exitCode === null && helper.signalCode === null) helper.kill('SIGKILL');
@@ -507,9 +523,15 @@ export class Runtime {
       }
     }
     const call = await openMonitor(this.monitorSocket(opts.id), req, 130000);
+    // runc writes it in the foreground too. The host process that stands for the exec'd one is
+    // this CLI: it lives as long as the process, relays signals to it and exits with its status.
+    if (pidFile !== undefined) writeFileAtomic(pidFile, String(process.pid), 0o644);
+    this.log.debug(`exec ${execId}: started`);
     const restore = withTty && stdio ? makeRaw() : (): void => undefined;
     try {
-      return exitCodeOf(await relayExec(call, { stdio, tty: withTty }));
+      const code = exitCodeOf(await relayExec(call, { stdio, tty: withTty }));
+      this.log.debug(`exec ${execId}: exited with status ${code}`);
+      return code;
     } finally {
       restore();
     }
@@ -551,6 +573,32 @@ export class Runtime {
   }
 }
 
+/** The first line of the host's ps(1) with `args` (runc's default: -ef). */
+function hostPsHeader(args: readonly string[]): string {
+  const r = spawnSync('ps', args.length > 0 ? [...args] : ['-ef'], { encoding: 'utf8', timeout: 10000 });
+  if (r.status !== 0) throw new KataError('E_INVALID_ARGUMENT', `ps ${args.join(' ')}: ${(r.stderr ?? '').trim().split('\n')[0] ?? `exit ${String(r.status)}`}`);
+  return `${(r.stdout ?? '').split('\n')[0] ?? ''}\n`;
+}
+
+/**
+ * The absolute path of a --pid-file, checked before anything starts: a file that cannot be
+ * written fails the verb (runc: "open …: no such file or directory") without leaving a process.
+ */
+function pidFileTarget(file: string | undefined): string | undefined {
+  if (file === undefined || file === '') return undefined;
+  const abs = path.resolve(file);
+  const dir = path.dirname(abs);
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw new KataError('E_INVALID_ARGUMENT', `pid file ${abs}: ${dir} is not a directory`);
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    if (e instanceof KataError) throw e;
+    const why = errnoCode(e) === 'ENOENT' ? 'no such file or directory' : e instanceof Error ? e.message : String(e);
+    throw new KataError('E_INVALID_ARGUMENT', `pid file ${abs}: ${dir}: ${why}`);
+  }
+  return abs;
+}
+
 function isCode(c: string): c is KataError['code'] {
   return c.startsWith('E_');
 }
@@ -576,14 +624,16 @@ async function stopProcess(pid: number, startTime: string, timeoutMs: number): P
 
 
 /** The container's own process from its bundle: the base that exec's flags modify (as runc does). */
-function baseProcess(bundleDir: string): Record<string, unknown> {
+/** The container's process and root filesystem, from its bundle (validated at create). */
+function savedBundle(bundleDir: string): { process: Record<string, unknown>; rootfs: string } {
   try {
-    const spec = JSON.parse(fs.readFileSync(path.join(bundleDir, 'config.json'), 'utf8')) as { process?: unknown };
-    if (typeof spec.process === 'object' && spec.process !== null) return spec.process as Record<string, unknown>;
+    const spec = JSON.parse(fs.readFileSync(path.join(bundleDir, 'config.json'), 'utf8')) as { process?: unknown; root?: { path?: unknown } };
+    const rootfs = path.resolve(bundleDir, typeof spec.root?.path === 'string' ? spec.root.path : 'rootfs');
+    if (typeof spec.process === 'object' && spec.process !== null) return { process: spec.process as Record<string, unknown>, rootfs };
   } catch {
     // the bundle went away since create: fall back to the spec's defaults
   }
-  return { cwd: '/', env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], user: { uid: 0, gid: 0 } };
+  return { process: { cwd: '/', env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], user: { uid: 0, gid: 0 } }, rootfs: path.join(bundleDir, 'rootfs') };
 }
 
 /** runc's `events` stats document (the fields a cgroup v2 guest can fill). */

@@ -5,7 +5,8 @@ const BY_NAME: Readonly<Record<string, number>> = os.constants.signals;
 
 /**
  * Parses a signal as runc's kill does: a number, or a name with or without the SIG prefix, in any
- * case (SIGKILL, KILL, kill, 9). Real-time signals: RTMIN+n / RTMAX-n.
+ * case (SIGKILL, KILL, kill, 9). Real-time signals: RTMIN+n / RTMAX-n. 0 is kill(2)'s "is it
+ * alive?" probe, which runc accepts too.
  */
 export function parseSignal(input: string): number {
   const s = input.trim();

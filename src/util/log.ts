@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { errnoCode } from '../errors.js';
 
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
@@ -9,12 +10,33 @@ export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
  * Without --log nothing is written to a file (errors still reach stderr through the CLI).
  */
 export class Logger {
+  /** Debug lines go to stderr when there is no --log (the CLI's logger only: runc does so). */
+  private debugToStderr = false;
+
   constructor(
     private readonly file: string | undefined,
     private readonly format: LogFormat,
     private readonly debugEnabled: boolean,
     private readonly extra: Readonly<Record<string, string>> = {},
   ) {}
+
+  /**
+   * The CLI's logger, as runc opens its log: the --log file is created at once, even if nothing is
+   * written to it (a file that cannot be opened fails the command); with --debug and no --log,
+   * debug lines go to stderr. (The monitor's logger never writes to stderr: it is the container's.)
+   */
+  static forCli(file: string | undefined, format: LogFormat, debug: boolean, debugToStderr = debug): Logger {
+    if (file !== undefined) {
+      try {
+        fs.closeSync(fs.openSync(file, 'a', 0o644));
+      } catch (e) {
+        throw new Error(`open ${file}: ${errnoCode(e) === 'ENOENT' ? 'no such file or directory' : e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    const log = new Logger(file, format, debug);
+    log.debugToStderr = debugToStderr && file === undefined;
+    return log;
+  }
 
   static fromEnv(env: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>> = {}): Logger {
     const format = env['KATA_LOG_FORMAT'] === 'json' ? 'json' : 'text';
@@ -41,7 +63,7 @@ export class Logger {
   write(level: LogLevel, msg: string): void {
     if (this.file === undefined) {
       // Like runc without --log: warnings go to stderr (errors are printed by the CLI itself).
-      if (level === 'warning') process.stderr.write(formatLogLine('text', level, msg, new Date(), this.extra));
+      if (level === 'warning' || (level === 'debug' && this.debugToStderr)) process.stderr.write(formatLogLine('text', level, msg, new Date(), this.extra));
       return;
     }
     const line = formatLogLine(this.format, level, msg, new Date(), this.extra);

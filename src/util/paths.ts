@@ -18,3 +18,9 @@ export function packageRoot(): string {
     dir = up;
   }
 }
+
+/** Whether `p` is `dir` or below it (lexically: both are absolute and resolved). */
+export function isInside(p: string, dir: string): boolean {
+  const rel = path.relative(dir, p);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
