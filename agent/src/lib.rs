@@ -16,4 +16,6 @@ pub mod reaper;
 pub mod server;
 pub mod session;
 pub mod sys;
+#[doc(hidden)]
+pub mod testrng;
 pub mod transport;

@@ -32,6 +32,7 @@ import { awaitGo, decodeLaunch, reportReady, reportStage, type ReadyReport } fro
 import { connectTaps, createMacvtaps, detach, scanNetns, type Attached } from '../net/host.js';
 import { EMPTY_PLAN, type NetPlan } from '../net/plan.js';
 import { FdSink, pumpFd } from './stdio.js';
+import { RateLimited, Subscribers } from './events.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
@@ -47,7 +48,13 @@ class Monitor {
   private finishing = false;
   private readonly launch;
   private readonly execs = new Map<string, ExecSession>();
-  private readonly subscribers = new Set<net.Socket>();
+  private readonly subscribers = new Subscribers();
+  /** A guest can send oom events at any rate: log at most one line a second. */
+  private readonly oomLog = new RateLimited(1000, (skipped) =>
+    this.log('warning', `the guest killed a process of the container: out of memory${skipped > 0 ? ` (${skipped} more oom events since the last line)` : ''}`),
+  );
+  /** The guest reported init's exit; later reports (a hostile or broken guest) are ignored. */
+  private exitReported = false;
   private terminal: TerminalRelay | undefined;
   private pumpStdin: (() => void) | undefined;
   private netPlan: NetPlan = EMPTY_PLAN;
@@ -356,13 +363,12 @@ class Monitor {
   /** `events`: one JSON line per event until the container stops. */
   private subscribe(sock: net.Socket): void {
     this.subscribers.add(sock);
-    sock.on('close', () => this.subscribers.delete(sock));
     sock.resume(); // nothing is expected from the CLI; reading notices its close
   }
 
   private onOom(ev: OomEvent): void {
-    this.log('warning', 'the guest killed a process of the container: out of memory');
-    for (const s of this.subscribers) s.write(JSON.stringify({ type: 'oom' }) + '\n');
+    this.oomLog.hit();
+    this.subscribers.send(JSON.stringify({ type: 'oom' }) + '\n');
   }
 
   private forwardSignal(s: NodeJS.Signals): void {
@@ -373,6 +379,8 @@ class Monitor {
   }
 
   private async onExit(ev: ExitEvent): Promise<void> {
+    if (this.exitReported) return;
+    this.exitReported = true;
     this.log('info', `container exited: ${ev.signal === null ? `code ${ev.code}` : `signal ${ev.signal}`}`);
     await this.conn?.flushInbound();
     await this.finish({ code: ev.code, signal: ev.signal }, 'exited');
@@ -396,7 +404,7 @@ class Monitor {
     this.abort.abort();
     for (const x of this.execs.values()) x.abort();
     this.terminal?.stop();
-    for (const s of this.subscribers) s.end();
+    this.subscribers.endAll();
     this.conn?.close();
     this.server?.close();
     await Promise.allSettled([this.vm?.kill(), this.virtiofsd?.kill()]);
