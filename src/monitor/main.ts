@@ -96,8 +96,12 @@ class Monitor {
     let ready: ReadyReport;
     try {
       const pid = await this.boot();
-      this.server = await serveControl(this.files.sockets.monitor, (req) => this.onControl(req));
-      fs.chmodSync(this.files.sockets.monitor, 0o600);
+      const uids = [...new Set([0, process.getuid?.() ?? 0])];
+      this.server = await serveControl(this.files.sockets.monitor, (req) => this.onControl(req), {
+        allowUids: uids,
+        onRefused: (why) => this.log('warning', `control socket: ${why}`),
+      });
+      fs.chmodSync(this.files.sockets.monitor, 0o600); // already so by the umask; kept explicit
       this.setStatus('created', { guestPid: pid });
       ready = { ok: true, pid: process.pid };
     } catch (e) {
@@ -445,6 +449,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   process.chdir(dir);
+  // Every socket and file the monitor, QEMU and virtiofsd create is private to the owner from
+  // the moment it exists (a socket's mode is set at bind(2), before any chmod could run).
+  process.umask(0o077);
   const m = new Monitor(dir);
   // A bug in the monitor must not leave a VM without its owner: tear down and exit like a
   // container killed by SIGKILL (or fail create, if it is still in progress).
