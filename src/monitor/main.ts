@@ -276,14 +276,24 @@ class Monitor {
     }
   }
 
-  /** Rejects when the VM dies: used to bound waits that only the guest could end. */
+  /**
+   * Rejects when the VM or virtiofsd dies: used to bound waits that only the guest could end.
+   * Without virtiofsd the guest cannot reach the rootfs, so `create` would otherwise wait out
+   * its 120 s deadline.
+   */
   private vmDeath(): Promise<never> {
     const vm = this.vm;
     if (vm === undefined) return new Promise<never>(() => undefined);
-    return vm.exited.then((how) => {
+    const vmExit = vm.exited.then((how) => {
       const tail = lastConsoleLine(this.files.consoleLog);
       throw new KataError('E_VM', `the VM exited during start-up (${how.signal ?? `code ${how.code}`})${tail === '' ? '' : `; console: ${tail}`}`);
     });
+    const fsd = this.virtiofsd;
+    if (fsd === undefined) return vmExit;
+    const fsdExit = fsd.exited.then((how) => {
+      throw new KataError('E_VM', `virtiofsd exited during start-up (${how.signal ?? `code ${how.code}`})`);
+    });
+    return Promise.race([vmExit, fsdExit]);
   }
 
   /** Records what we added to the netns, so `delete` can remove it if this process is killed. */

@@ -67,12 +67,23 @@ export interface Created {
 export class Runtime {
   readonly store: StateStore;
 
+  private loaded: RuntimeConfig | undefined;
+
+  /**
+   * `config` is read only by the verbs that need it (create, run): a configuration.toml that
+   * breaks while containers exist must not stop `state`, `kill` or `delete` from handling them.
+   */
   constructor(
     root: string,
     private readonly log: Logger,
-    private readonly config: RuntimeConfig = loadConfig(),
+    private readonly loadConfigOnce: () => RuntimeConfig = () => loadConfig(),
   ) {
     this.store = new StateStore(root);
+  }
+
+  private get config(): RuntimeConfig {
+    this.loaded ??= this.loadConfigOnce();
+    return this.loaded;
   }
 
   /** Validates the bundle, starts the monitor (which boots the VM and creates the container), writes the pid file. */
