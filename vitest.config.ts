@@ -41,7 +41,7 @@ export default defineConfig({
           // at a time. `npm run faults` runs all of it; `npm run faults:ci` one fault per stage.
           name: 'faults',
           include: ['test/faults/**/*.test.ts'],
-          testTimeout: 300000,
+          testTimeout: 180000,
           hookTimeout: 120000,
           fileParallelism: false,
           maxWorkers: 1,

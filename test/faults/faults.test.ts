@@ -86,7 +86,7 @@ async function pidOf(id: string, key: 'qemuPid' | 'virtiofsdPid' | 'monitorPid',
     const v = record(id)?.[key];
     pid = typeof v === 'number' && v > 1 ? v : 0;
     return pid > 0;
-  }, `${id}: ${key} in state.json`, timeoutMs);
+  }, `${id}: ${key} in state.json`, timeoutMs, 10);
   return pid;
 }
 
@@ -162,12 +162,12 @@ async function status(id: string): Promise<string> {
   return String((JSON.parse(r.stdout.toString()) as Record<string, unknown>)['status']);
 }
 
-/** Polls `cond` every 200 ms until it holds; throws naming `what` after `timeoutMs`. */
-async function pollUntil(cond: () => Promise<boolean>, what: string, timeoutMs = 60000): Promise<void> {
+/** Polls `cond` every `everyMs` until it holds; throws naming `what` after `timeoutMs`. */
+async function pollUntil(cond: () => Promise<boolean>, what: string, timeoutMs = 60000, everyMs = 200): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(200);
+    await sleep(everyMs);
   }
 }
 
@@ -220,7 +220,8 @@ async function scenario(fault: Fault, stage: Stage, id: string): Promise<string>
       return 'state stopped';
     }
     case 'running': {
-      const running = kr(env.root, ['run', '-b', bundle(id, ['sleep', '600']), id]);
+      // --keep: the container stays for the checks after the fault (without it run deletes it)
+      const running = kr(env.root, ['run', '--keep', '-b', bundle(id, ['sleep', '600']), id]);
       await untilStatus(id, 'running');
       await inject(fault, id);
       const r = await running;
