@@ -202,7 +202,8 @@ class Monitor {
     this.store.write(this.rec);
     if (!macvtap && this.netPlan.links.length > 0) {
       try {
-        await connectTaps(this.netPlan.links, this.attached);
+        // a QEMU that dies now takes its taps along: report its death, not tc's "no such device"
+        await this.explained(connectTaps(this.netPlan.links, this.attached));
       } finally {
         this.recordNetwork();
       }

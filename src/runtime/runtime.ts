@@ -191,6 +191,9 @@ export class Runtime {
         await gone;
       }
       try {
+        // A monitor that died (kill -9) while creating could not undo its own work.
+        const left = this.store.read(opts.id);
+        if (left !== undefined) await this.reclaim(left);
         this.store.remove(opts.id);
       } catch (c) {
         cleanup.push(toKataError(c));
@@ -306,19 +309,26 @@ export class Runtime {
       }
       await stopProcess(rec.monitorPid, rec.monitorStartTime, 15000);
     }
-    // The VM's processes die with the monitor (pdeathsig); make sure of it before removing the state.
-    // Only with a recorded start time: a bare pid may belong to another process by now.
+    await this.reclaim(rec);
+    const hooks = this.hooksOf(id);
+    this.store.remove(id);
+    await this.runHooksWarn('poststop', hooks, { ...this.hookState(rec, 0), status: 'stopped' });
+  }
+
+  /**
+   * What a dead monitor may have left, from its record: its QEMU and virtiofsd (they die with it,
+   * by parent-death signal; make sure of it, and only with a recorded start time, since a bare
+   * pid may belong to another process by now) and its tc qdiscs and macvtaps in the container's
+   * netns (the monitor removes them itself when it can).
+   */
+  private async reclaim(rec: ContainerRecord): Promise<void> {
     await Promise.all([
       rec.qemuStartTime === '' ? undefined : stopProcess(rec.qemuPid, rec.qemuStartTime, 5000),
       rec.virtiofsdStartTime === '' ? undefined : stopProcess(rec.virtiofsdPid, rec.virtiofsdStartTime, 5000),
     ]);
-    // The monitor removes its qdiscs from the container's netns; after a crash we do.
     if (rec.network?.netns != null) {
       for (const f of await detach(rec.network, rec.network.netns)) this.log.warn(`network teardown: ${f}`);
     }
-    const hooks = this.hooksOf(id);
-    this.store.remove(id);
-    await this.runHooksWarn('poststop', hooks, { ...this.hookState(rec, 0), status: 'stopped' });
   }
 
   private hookState(rec: ContainerRecord, pid: number): HookState {

@@ -282,6 +282,7 @@ describe('faults at every stage leave nothing behind', () => {
   it.each(CASES)('%s while %s', async (fault, stage) => {
     const id = `${fault}-${stage}`;
     let outcome = '';
+    let failure: unknown;
     try {
       outcome = await scenario(fault, stage, id);
       if (fs.existsSync(path.join(env.root, id))) {
@@ -293,11 +294,15 @@ describe('faults at every stage leave nothing behind', () => {
         expect(d.code).toBe(0);
         outcome += `; delete${force ? ' --force' : ''} exit 0`;
       }
-    } finally {
-      const left = await settle();
-      table.push({ fault, stage, outcome: outcome || 'FAILED', leftovers: left.length });
-      expect(left).toEqual([]);
+    } catch (e) {
+      failure = e;
     }
+    const left = await settle();
+    table.push({ fault, stage, outcome: failure === undefined ? outcome : `FAILED: ${String(failure).split('\n')[0]?.slice(0, 120)}`, leftovers: left.length });
+    // What is left must not leak into the next case (it would fail for this case's reason).
+    if (failure !== undefined || left.length > 0) spawnSync('tc', ['-n', pair.container, 'qdisc', 'del', 'dev', pair.ifname, 'ingress'], { stdio: 'ignore' });
+    if (failure !== undefined) throw failure;
+    expect(left).toEqual([]);
   });
 });
 
