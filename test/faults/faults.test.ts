@@ -266,6 +266,8 @@ describe('faults at every stage leave nothing behind', () => {
       outcome = await scenario(fault, stage, id);
       if (fs.existsSync(path.join(env.root, id))) {
         expect(await status(id)).toBe('stopped');
+        // the panic really happened (not some other death): the guest console says so
+        if (fault === 'guest-panic') expect(fs.readFileSync(path.join(env.root, id, 'console.log'), 'utf8')).toMatch(/Kernel panic - not syncing: Attempted to kill init/);
         // delete after a kill; delete --force after virtiofsd/monitor kills and panics alternate
         const force = fault === 'kill-virtiofsd' || fault === 'kill-monitor';
         const d = await kr(env.root, ['delete', ...(force ? ['--force'] : []), id]);
