@@ -203,7 +203,7 @@ class Monitor {
     if (!macvtap && this.netPlan.links.length > 0) {
       try {
         // a QEMU that dies now takes its taps along: report its death, not tc's "no such device"
-        await this.explained(connectTaps(this.netPlan.links, this.attached));
+        await this.explained(connectTaps(this.netPlan.links, this.attached, () => this.recordNetwork()));
       } finally {
         this.recordNetwork();
       }
