@@ -37,6 +37,19 @@ export default defineConfig({
       },
       {
         test: {
+          // Fault injection (test/faults/, docs/security.md): real VMs killed at every stage, one
+          // at a time. `npm run faults` runs all of it; `npm run faults:ci` one fault per stage.
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          testTimeout: 180000,
+          hookTimeout: 120000,
+          fileParallelism: false,
+          maxWorkers: 1,
+          pool: 'forks',
+        },
+      },
+      {
+        test: {
           // podman, docker and containerd driving kata-runtime (docs/engines.md); not part of
           // `npm test`: .ci/run runs `npm run test:engines` after installing the engines.
           name: 'engines',

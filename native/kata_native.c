@@ -9,6 +9,7 @@
  *   getWinsize(fd)                     -> { rows, cols }
  *   setWinsize(fd, rows, cols)
  *   setRaw(fd)
+ *   peerCred(fd)                       -> { pid, uid, gid } of a connected unix socket's peer
  *
  * Every fd this file creates is close-on-exec. Errors are JS Errors whose message is
  * "<call>: <what>: <strerror>" and whose `code` is the errno name (ENOENT, ...).
@@ -868,6 +869,29 @@ static napi_value TryLock(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * peerCred(fd): SO_PEERCRED of a connected unix socket: the pid, uid and gid of the peer as
+ * the kernel recorded them at connect(2). The monitor's control socket admits only root and its
+ * own uid with it (docs/security.md).
+ */
+static napi_value PeerCred(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, "peerCred")) return NULL;
+  int fd;
+  if (!get_fd(env, argv[0], "peerCred", &fd)) return NULL;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  memset(&cred, 0, sizeof cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return throw_errno(env, errno, "peerCred: fd %d", fd);
+  napi_value result;
+  NAPI_CALL(env, napi_create_object(env, &result));
+  if (!set_int_prop(env, result, "pid", cred.pid) || !set_int_prop(env, result, "uid", (int64_t)cred.uid) ||
+      !set_int_prop(env, result, "gid", (int64_t)cred.gid))
+    return NULL;
+  return result;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -883,6 +907,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"exitNow", NULL, ExitNow, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dieOfSignal", NULL, DieOfSignal, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tryLock", NULL, TryLock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerCred", NULL, PeerCred, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -142,4 +142,36 @@ mod tests {
         assert!(r.on_data(6).is_err());
         r.on_data(5).expect("ok");
     }
+
+    /// Random sequences of DATA and CREDIT against a simple model: the receiver refuses exactly
+    /// the DATA that exceeds what it granted; the sender never goes below zero.
+    #[test]
+    fn property_windows_follow_the_model() {
+        let mut r = crate::testrng::Rng::from_env(31);
+        let n = crate::testrng::cases(5_000);
+        for _ in 0..n {
+            let initial = 1 + r.below(300_000) as u32;
+            let mut recv = RecvWindow::new(initial);
+            let mut send = SendWindow::new(initial);
+            let mut model: u64 = u64::from(initial);
+            for _ in 0..50 {
+                if r.chance(50) {
+                    let d = 1 + r.below(70_000) as usize;
+                    let ok = recv.on_data(d).is_ok();
+                    assert_eq!(ok, d as u64 <= model);
+                    if ok { model -= d as u64; }
+                    assert_eq!(send.consume(d).is_ok(), ok);
+                } else {
+                    let c = 1 + r.below(u64::from(u32::MAX)) as u32;
+                    recv.on_credit_sent(c);
+                    send.add(c);
+                    model += u64::from(c);
+                }
+                assert_eq!(recv.granted(), model);
+                assert_eq!(send.available(), model);
+                assert!(send.next_chunk(65536) <= 65536);
+            }
+        }
+        eprintln!("flow property cases: {}", n);
+    }
 }

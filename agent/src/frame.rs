@@ -417,4 +417,66 @@ mod tests {
         assert_eq!(f2, Frame::Credit { stream: 2, credit: 9 });
         assert_eq!(n1 + n2, buf.len());
     }
+
+    /// Hostile input (docs/security.md): random bytes, random valid frames with garbage
+    /// between them. decode() and read_frame() never panic, agree with each other, and a
+    /// frame they accept re-encodes to exactly the bytes it came from.
+    #[test]
+    fn property_random_bytes_and_garbage_between_frames() {
+        let mut r = crate::testrng::Rng::from_env(11);
+        let n = crate::testrng::cases(20_000);
+        for _ in 0..n {
+            let mut buf = Vec::new();
+            for _ in 0..r.below(4) {
+                let f = match r.below(5) {
+                    0 => Frame::Hello({ let n = r.below(64) as usize; r.bytes(n) }),
+                    1 => Frame::Msg({ let n = r.below(64) as usize; r.bytes(n) }),
+                    2 => Frame::Data { stream: 1 + r.below(u64::from(u32::MAX) - 1) as u32, data: { let n = 1 + r.below(300) as usize; r.bytes(n) } },
+                    3 => Frame::Close { stream: 1 + r.below(1000) as u32 },
+                    _ => Frame::Credit { stream: 1 + r.below(1000) as u32, credit: 1 + r.below(u64::from(u32::MAX) - 1) as u32 },
+                };
+                buf.extend(encode(&f).expect("valid frame encodes"));
+            }
+            let garbage_at = r.below(buf.len() as u64 + 1) as usize;
+            let garbage = { let n = r.below(40) as usize; r.bytes(n) };
+            buf.splice(garbage_at..garbage_at, garbage);
+            let mut off = 0;
+            let mut cur = std::io::Cursor::new(buf.clone());
+            loop {
+                let d = decode(&buf[off..]);
+                let rf = read_frame(&mut cur);
+                match d {
+                    Ok(Some((f, used))) => {
+                        assert_eq!(encode(&f).expect("re-encode"), buf[off..off + used].to_vec());
+                        assert_eq!(rf.expect("read_frame agrees"), Some(f));
+                        off += used;
+                    }
+                    Ok(None) => {
+                        // incomplete: read_frame sees the end inside (or before) a frame
+                        assert!(matches!(rf, Ok(None) | Err(FrameError::Truncated)), "{:?}", rf);
+                        break;
+                    }
+                    Err(_) => {
+                        assert!(rf.is_err() || off + HEADER_LEN > buf.len());
+                        break;
+                    }
+                }
+            }
+        }
+        eprintln!("frame property cases: {}", n);
+    }
+
+    #[test]
+    fn property_giant_lengths_are_refused_from_four_bytes() {
+        let mut r = crate::testrng::Rng::from_env(12);
+        for _ in 0..crate::testrng::cases(5_000) {
+            let len = (LEN_OVERHEAD + MAX_PAYLOAD + 1) as u64 + r.below(u64::from(u32::MAX) - (LEN_OVERHEAD + MAX_PAYLOAD) as u64);
+            let b = (len as u32).to_be_bytes();
+            assert!(matches!(decode(&b), Err(FrameError::LenTooLarge(_))));
+            let mut whole = b.to_vec();
+            whole.extend(r.bytes(5));
+            // read_frame allocates nothing for the payload before refusing the header
+            assert!(matches!(read_frame(&mut std::io::Cursor::new(whole)), Err(FrameError::LenTooLarge(_))));
+        }
+    }
 }

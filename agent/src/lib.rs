@@ -18,4 +18,6 @@ pub mod server;
 pub mod session;
 pub mod sys;
 pub mod timens;
+#[doc(hidden)]
+pub mod testrng;
 pub mod transport;

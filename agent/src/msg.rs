@@ -605,4 +605,62 @@ mod tests {
             assert!(!valid_container_id(bad), "{:?}", bad);
         }
     }
+
+    /// Hostile input: mutated requests, random bytes, invalid UTF-8. decode_incoming never
+    /// panics; bad UTF-8 or a broken envelope is Err (protocol error), a bad body BadRequest.
+    #[test]
+    fn property_decode_incoming_never_panics() {
+        use crate::testrng::Rng;
+        let mut r = Rng::from_env(21);
+        let weird = |r: &mut Rng| -> serde_json::Value {
+            match r.below(10) {
+                0 => serde_json::Value::Null,
+                1 => serde_json::json!(-1),
+                2 => serde_json::json!(u64::MAX),
+                3 => serde_json::json!(1.5),
+                4 => serde_json::json!("../../etc/passwd"),
+                5 => serde_json::json!("x".repeat(r.below(5000) as usize)),
+                6 => serde_json::json!([]),
+                7 => serde_json::json!({}),
+                8 => serde_json::json!(true),
+                _ => serde_json::json!(4294967296u64),
+            }
+        };
+        let n = crate::testrng::cases(20_000);
+        for _ in 0..n {
+            let mut v = serde_json::json!({"kind": "req", "id": r.below(10), "req": {
+                "op": *r.pick(&["ping", "start", "signal", "exec", "create", "resize", "ps", "network", "bogus"]),
+                "containerId": "c1", "execId": "e1", "signal": 9, "all": false, "rows": 1, "cols": 1,
+                "stdio": {"stdin": 1, "stdout": 2, "stderr": null}, "process": {"args": ["sh"]},
+                "interfaces": [], "routes": []}});
+            for _ in 0..r.below(4) {
+                let target = if r.chance(60) { &mut v["req"] } else { &mut v };
+                if let Some(o) = target.as_object_mut() {
+                    let keys: Vec<String> = o.keys().cloned().collect();
+                    if keys.is_empty() { continue; }
+                    let k = r.pick(&keys).clone();
+                    if r.chance(30) { o.remove(&k); } else { o.insert(k, weird(&mut r)); }
+                }
+            }
+            let mut bytes = serde_json::to_vec(&v).expect("json");
+            match r.below(4) {
+                0 => {
+                    let at = r.below(bytes.len() as u64) as usize;
+                    bytes.insert(at, *r.pick(&[0xffu8, 0xc0, 0x80, 0xed]));
+                    // either refused as JSON/UTF-8, or the byte landed in a way serde still rejects
+                    if let Ok(Incoming::Request { .. }) = decode_incoming(&bytes) {
+                        panic!("invalid UTF-8 accepted: {:?}", String::from_utf8_lossy(&bytes));
+                    }
+                }
+                1 => bytes.truncate(r.below(bytes.len() as u64) as usize),
+                2 => bytes = { let n = r.below(200) as usize; r.bytes(n) },
+                _ => {}
+            }
+            let _ = decode_incoming(&bytes);
+        }
+        for deep in ["[".repeat(65536), format!("{}{}", "[".repeat(30000), "]".repeat(30000))] {
+            assert!(decode_incoming(deep.as_bytes()).is_err());
+        }
+        eprintln!("msg property cases: {}", n);
+    }
 }

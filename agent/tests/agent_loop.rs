@@ -666,6 +666,72 @@ fn bad_frames_drop_the_connection_and_the_agent_reconnects() {
     assert_eq!(h.ok(json!({"op":"ping"})), json!({}));
 }
 
+/// Hostile host, seeded (kata_agent::testrng; FUZZ_SEED replays, FUZZ_CASES scales): noise the
+/// protocol allows (DATA for unknown streams, CREDIT and CLOSE for any stream, requests with
+/// mangled bodies) never ends the session; every violation (garbage, invalid UTF-8 or JSON,
+/// DATA on stream 0, a second HELLO) drops only that connection; the agent serves the next.
+#[test]
+fn hostile_host_sessions_never_take_the_agent_down() {
+    use kata_agent::testrng::{cases, Rng};
+    let mut h = Host::start("hostile");
+    let mut r = Rng::from_env(41);
+    let rounds = cases(40);
+    let (mut noise, mut violations) = (0u64, 0u64);
+    for _ in 0..rounds {
+        for _ in 0..r.below(25) {
+            noise += 1;
+            match r.below(4) {
+                0 => {
+                    let stream = 1000 + r.below(1_000_000) as u32;
+                    let max = if r.chance(10) { 65536 } else { 100 };
+                    let n = 1 + r.below(max) as usize;
+                    let data = r.bytes(n);
+                    h.send(&Frame::Data { stream, data });
+                }
+                1 => {
+                    let stream = 1 + r.below(u64::from(u32::MAX) - 1) as u32;
+                    let credit = 1 + r.below(u64::from(u32::MAX) - 1) as u32;
+                    h.send(&Frame::Credit { stream, credit });
+                }
+                2 => {
+                    let stream = 1 + r.below(u64::from(u32::MAX) - 1) as u32;
+                    h.send(&Frame::Close { stream });
+                }
+                _ => {
+                    let op = *r.pick(&["start", "signal", "ps", "stats", "resize", "bogus", "update"]);
+                    let cid = r.pick(&[json!("nope"), json!("../x"), json!(""), json!(5), json!(null), json!("x".repeat(300))]).clone();
+                    let res = h.request(json!({"op": op, "containerId": cid, "signal": r.below(100), "rows": -1, "resources": 3}));
+                    assert!(res.get("err").is_some(), "{} with {} did not fail: {}", op, cid, res);
+                }
+            }
+        }
+        assert_eq!(h.ok(json!({"op":"ping"})), json!({}), "noise ended the session\n{}", h.log());
+        if r.chance(50) {
+            violations += 1;
+            let bytes = match r.below(5) {
+                0 => {
+                    let n = r.below(30) as usize;
+                    let mut b = vec![0xffu8];
+                    b.extend(r.bytes(n));
+                    b
+                }
+                1 => frame::encode(&Frame::Msg(b"{\"kind\":\"req\",\"id\":1,\"req\":{\"op\":\"ping\"}\xff}".to_vec())).expect("enc"),
+                2 => frame::encode(&Frame::Msg(b"{\"kind\":\"req\",\"id\":".to_vec())).expect("enc"),
+                3 => vec![0, 0, 0, 6, frame::TYPE_DATA, 0, 0, 0, 0, 7],
+                _ => frame::encode(&hello(262144, 65536)).expect("enc"),
+            };
+            h.send_raw(&bytes);
+            let _ = h.writer.write_all(&[0u8; 16]);
+            assert!(h.wait_eof(T), "violation {:?} not refused\n{}", bytes, h.log());
+            h.reconnect();
+            h.handshake(262144, 65536);
+        }
+    }
+    assert!(h.agent.try_wait().expect("try_wait").is_none(), "the agent exited\n{}", h.log());
+    assert_eq!(h.ok(json!({"op":"list"})), json!({"containers": []}));
+    eprintln!("hostile host: {} rounds, {} noise frames, {} violations", rounds, noise, violations);
+}
+
 #[test]
 fn leftover_holder_of_stdout_delays_exit_by_at_most_two_seconds() {
     let mut h = Host::start("leftover");

@@ -14,9 +14,24 @@ interface InboundStream {
   sink: StreamSink;
   /** Bytes the peer may still send before we grant more. */
   allowance: number;
-  queue: Promise<void>;
+  /** Received, not yet handed to the sink, oldest first; `tail` (if any) comes after them. */
+  parts: Buffer[];
+  /** Small payloads are copied into one buffer, so the backlog costs its bytes, not per frame. */
+  tail: { buf: Buffer; used: number } | undefined;
+  /** The loop handing parts to the sink, while there are any. */
+  pump: Promise<void> | undefined;
+  /** The peer sent CLOSE. */
   closed: boolean;
+  /** sink.end() was called. */
+  ended: boolean;
 }
+
+/**
+ * While the sink is busy, payloads below this size are coalesced into a shared buffer of MAX_PAYLOAD bytes. Without it a
+ * guest sending one-byte DATA frames to a stalled reader made the host keep one Buffer and one
+ * promise per byte of the window (~80 MB for 256 KiB), not the window's 256 KiB.
+ */
+const SMALL_PAYLOAD = 4096;
 
 interface OutboundStream {
   credit: number;
@@ -107,7 +122,7 @@ export class AgentConnection {
   /** Allocates a stream id for guest → host data delivered to `sink`. */
   openInbound(sink: StreamSink): number {
     const id = this.nextStream++;
-    this.inbound.set(id, { sink, allowance: DEFAULT_WINDOW, queue: Promise.resolve(), closed: false });
+    this.inbound.set(id, { sink, allowance: DEFAULT_WINDOW, parts: [], tail: undefined, pump: undefined, closed: false, ended: false });
     return id;
   }
 
@@ -166,6 +181,7 @@ export class AgentConnection {
     if (this.failure) return;
     try {
       for (const f of this.decoder.push(chunk)) this.onFrame(f);
+      if (this.decoder.error !== undefined) throw this.decoder.error;
     } catch (e) {
       this.fail(e instanceof KataError ? e : new KataError('E_PROTOCOL', String(e)));
       this.io.destroy();
@@ -204,15 +220,12 @@ export class AgentConnection {
         if (s === undefined || s.closed) throw new KataError('E_PROTOCOL', `agent protocol error: DATA on unknown stream ${f.stream}`);
         s.allowance -= f.payload.length;
         if (s.allowance < 0) throw new KataError('E_PROTOCOL', `agent protocol error: stream ${f.stream} exceeded its window`);
-        const n = f.payload.length;
-        const data = f.payload;
-        s.queue = s.queue
-          .then(() => s.sink.write(data))
-          .catch(() => undefined) // a consumer that went away still frees the window
-          .then(() => {
-            s.allowance += n;
-            if (!this.failure && !s.closed) this.send({ type: 'CREDIT', stream: f.stream, payload: creditPayload(n) });
-          });
+        if (s.pump === undefined) {
+          s.parts.push(f.payload); // the sink is idle: this part goes to it at once
+          s.pump = this.pumpInbound(f.stream, s);
+        } else {
+          appendInbound(s, f.payload);
+        }
         return;
       }
       case 'CLOSE': {
@@ -220,7 +233,7 @@ export class AgentConnection {
         if (s === undefined) throw new KataError('E_PROTOCOL', `agent protocol error: CLOSE on unknown stream ${f.stream}`);
         if (s.closed) return;
         s.closed = true;
-        s.queue = s.queue.then(() => s.sink.end());
+        if (s.pump === undefined) endInbound(s);
         return;
       }
       case 'CREDIT': {
@@ -233,9 +246,41 @@ export class AgentConnection {
     }
   }
 
-  /** Resolves once every inbound stream that was closed by the peer has been flushed to its sink. */
+  /** Hands an inbound stream's backlog to its sink, granting CREDIT for each part it took. */
+  private async pumpInbound(stream: number, s: InboundStream): Promise<void> {
+    for (;;) {
+      let part = s.parts.shift();
+      if (part === undefined && s.tail !== undefined) {
+        part = s.tail.buf.subarray(0, s.tail.used);
+        s.tail = undefined;
+      }
+      if (part === undefined) break;
+      await s.sink.write(part).catch(() => undefined); // a consumer that went away still frees the window
+      s.allowance += part.length;
+      if (!this.failure && !s.closed) this.send({ type: 'CREDIT', stream, payload: creditPayload(part.length) });
+    }
+    s.pump = undefined;
+    if (s.closed) endInbound(s);
+  }
+
+  /** Resolves once every inbound stream's backlog has been handed to its sink. */
   async flushInbound(): Promise<void> {
-    await Promise.all([...this.inbound.values()].map((s) => s.queue));
+    for (;;) {
+      const pumps = [...this.inbound.values()].flatMap((s) => (s.pump === undefined ? [] : [s.pump]));
+      if (pumps.length === 0) return;
+      await Promise.all(pumps);
+    }
+  }
+
+  /** What inbound streams hold for their sinks: bytes and buffers (bounded by one window each). */
+  get inboundBacklog(): { bytes: number; buffers: number } {
+    let bytes = 0;
+    let buffers = 0;
+    for (const s of this.inbound.values()) {
+      bytes += DEFAULT_WINDOW - s.allowance;
+      buffers += s.parts.length + (s.tail === undefined ? 0 : 1);
+    }
+    return { bytes, buffers };
   }
 
   private fail(e: KataError): void {
@@ -260,4 +305,25 @@ export class AgentConnection {
 function agentErrorText(op: string, code: string, message: string): string {
   if (code === 'E_CRUN' && (op === 'create' || op === 'exec')) return runcStartError(message);
   return `agent: ${op}: ${message}`;
+}
+
+function appendInbound(s: InboundStream, payload: Buffer): void {
+  if (payload.length >= SMALL_PAYLOAD) {
+    if (s.tail !== undefined) s.parts.push(s.tail.buf.subarray(0, s.tail.used));
+    s.tail = undefined;
+    s.parts.push(payload);
+    return;
+  }
+  if (s.tail !== undefined && s.tail.used + payload.length > s.tail.buf.length) {
+    s.parts.push(s.tail.buf.subarray(0, s.tail.used));
+    s.tail = undefined;
+  }
+  s.tail ??= { buf: Buffer.allocUnsafe(MAX_PAYLOAD), used: 0 };
+  s.tail.used += payload.copy(s.tail.buf, s.tail.used);
+}
+
+function endInbound(s: InboundStream): void {
+  if (s.ended) return;
+  s.ended = true;
+  s.sink.end();
 }

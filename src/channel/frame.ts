@@ -70,11 +70,35 @@ export function creditPayload(n: number): Buffer {
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  private failure: KataError | undefined;
 
+  /**
+   * Returns the frames completed by `chunk`. A protocol error is thrown once no frame decoded
+   * before it is left to return: frames that came ahead of garbage in the same chunk (an exit
+   * event, say) are still delivered, and the error is thrown by the next call (see `error`).
+   */
   push(chunk: Buffer): Frame[] {
+    if (this.failure !== undefined) throw this.failure;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const frames: Frame[] = [];
+    try {
+      this.decodeInto(frames);
+    } catch (e) {
+      this.failure = e instanceof KataError ? e : protocolError(String(e));
+      this.chunks = [];
+      this.buffered = 0;
+      if (frames.length === 0) throw this.failure;
+    }
+    return frames;
+  }
+
+  /** The protocol error met after the frames last returned, if any. */
+  get error(): KataError | undefined {
+    return this.failure;
+  }
+
+  private decodeInto(frames: Frame[]): void {
     for (;;) {
       if (this.buffered < 4) break;
       const head = this.peek(Math.min(this.buffered, HEADER_SIZE));
@@ -90,7 +114,6 @@ export class FrameDecoder {
       checkFrame(type, stream, payload);
       frames.push({ type, stream, payload });
     }
-    return frames;
   }
 
   /** Bytes received but not yet part of a complete frame. */

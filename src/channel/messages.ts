@@ -107,9 +107,18 @@ function str(v: unknown, what: string, max = MAX_MESSAGE_STRING): string {
   return v.length > max ? `${v.slice(0, max)}…` : v;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A MSG/HELLO payload: UTF-8 (invalid sequences are refused, not replaced), then JSON. */
 export function parseJson(payload: Buffer): unknown {
+  let text: string;
   try {
-    return JSON.parse(payload.toString('utf8')) as unknown;
+    text = UTF8.decode(payload);
+  } catch {
+    throw bad('payload is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text) as unknown;
   } catch {
     throw bad('payload is not valid JSON');
   }

@@ -1,5 +1,6 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { loadConfig } from '../config.js';
+import type { RuntimeConfig } from '../config/types.js';
 import { exitCodeFor, toKataError, type KataError } from '../errors.js';
 import { Runtime } from '../runtime/runtime.js';
 import { Logger, type LogFormat } from '../util/log.js';
@@ -43,10 +44,19 @@ export abstract class RuntimeCommand extends Command {
     // The monitor and later processes inherit the choice through the environment.
     if (g.log !== '') process.env['KATA_LOG_FILE'] = g.log;
     process.env['KATA_LOG_FORMAT'] = format;
-    // Loaded after the logger exists, so that a configuration error reaches --log too.
-    const config = loadConfig(process.env, { file: g.config });
-    if (config.debug && !g.debug) this.logger = Logger.forCli(g.log === '' ? undefined : g.log, format, true, false);
-    return new Runtime(g.root, this.logger, config, { cgroupDriver: g['systemd-cgroup'] ? 'systemd' : 'cgroupfs' });
+    // Loaded after the logger exists, so that a configuration error reaches --log too; and only
+    // by the verbs that need it (Runtime reads it lazily): a broken file fails create and run,
+    // not state, kill or delete of the containers that already exist.
+    let config: RuntimeConfig | undefined;
+    const load = (): RuntimeConfig => (config ??= loadConfig(process.env, { file: g.config }));
+    let debug = false;
+    try {
+      debug = load().debug;
+    } catch {
+      // reported by the verb that needs the configuration, if any
+    }
+    if (debug && !g.debug) this.logger = Logger.forCli(g.log === '' ? undefined : g.log, format, true, false);
+    return new Runtime(g.root, this.logger, load, { cgroupDriver: g['systemd-cgroup'] ? 'systemd' : 'cgroupfs' });
   }
 
   /** One error line on stderr and in --log (level=error), as runc reports a failure. */

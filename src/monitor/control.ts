@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { ERROR_CODES, KataError, type ErrorCode } from '../errors.js';
 import { isRecord } from '../util/json.js';
+import { peerCred } from '../native/index.js';
 
 /**
  * Requests the CLI sends to a container's monitor over <state>/monitor.sock. Each connection
@@ -114,10 +115,44 @@ function readLine(sock: net.Socket, onLine: (line: string, rest: Buffer) => void
   sock.on('data', onData);
 }
 
+/**
+ * Who may talk to the monitor: SO_PEERCRED of the connection, checked against `allowUids`
+ * (root and the uid that created the container). The socket is 0600 in a 0700 directory, so
+ * this is the second line, for a peer that got hold of the path some other way (a descriptor
+ * passed in, a bind mount, a privileged helper running as another uid). Returns why a peer is
+ * refused, or undefined. Fails closed: a socket whose fd or credentials cannot be read is refused.
+ */
+export function refusePeer(sock: net.Socket, allowUids: readonly number[]): string | undefined {
+  // net.Socket does not expose its fd; libuv's handle has it (Linux, unix sockets).
+  const handle = (sock as unknown as { _handle?: { fd?: unknown } })._handle;
+  const fd = handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 'cannot read the peer of the connection';
+  let cred;
+  try {
+    cred = peerCred(fd);
+  } catch (e) {
+    return `cannot read the peer's credentials: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  if (!allowUids.includes(cred.uid)) return `refused a connection from pid ${cred.pid} uid ${cred.uid} (allowed: uid ${allowUids.join(', ')})`;
+  return undefined;
+}
+
+export interface ServeOptions {
+  /** uids admitted by SO_PEERCRED; everyone else is disconnected before a byte is read. */
+  allowUids: readonly number[];
+  onRefused?: (why: string) => void;
+}
+
 /** The monitor's side. */
-export function serveControl(socketPath: string, handle: (req: ControlRequest) => Promise<ControlReply>): Promise<net.Server> {
+export function serveControl(socketPath: string, handle: (req: ControlRequest) => Promise<ControlReply>, opts: ServeOptions): Promise<net.Server> {
   const server = net.createServer((sock) => {
     sock.on('error', () => undefined);
+    const refused = refusePeer(sock, opts.allowUids);
+    if (refused !== undefined) {
+      opts.onRefused?.(refused);
+      sock.destroy();
+      return;
+    }
     readLine(
       sock,
       (line, rest) => {

@@ -203,6 +203,7 @@ export class ExecSession {
 
   /** The agent reported the process's end (its output streams are already closed). */
   async onExit(ev: ExitEvent): Promise<void> {
+    if (this.exitedFlag) return; // a second report of the same exit (a broken guest) changes nothing
     this.exitedFlag = true;
     this.log('info', `exec ${this.req.execId} exited: ${ev.signal === null ? `code ${ev.code}` : `signal ${ev.signal}`}`);
     await this.conn.flushInbound();

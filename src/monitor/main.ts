@@ -34,6 +34,7 @@ import { EMPTY_PLAN, type NetPlan } from '../net/plan.js';
 import { FdSink, pumpFd } from './stdio.js';
 import { joinCgroup, memoryHeld, setLimits } from '../cgroups/host.js';
 import { checkMemoryUpdate, hostLimits } from '../cgroups/limits.js';
+import { RateLimited, Subscribers } from './events.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
@@ -49,7 +50,13 @@ class Monitor {
   private finishing = false;
   private readonly launch;
   private readonly execs = new Map<string, ExecSession>();
-  private readonly subscribers = new Set<net.Socket>();
+  private readonly subscribers = new Subscribers();
+  /** A guest can send oom events at any rate: log at most one line a second. */
+  private readonly oomLog = new RateLimited(1000, (skipped) =>
+    this.log('warning', `the guest killed a process of the container: out of memory${skipped > 0 ? ` (${skipped} more oom events since the last line)` : ''}`),
+  );
+  /** The guest reported init's exit; later reports (a hostile or broken guest) are ignored. */
+  private exitReported = false;
   private terminal: TerminalRelay | undefined;
   private pumpStdin: (() => void) | undefined;
   private netPlan: NetPlan = EMPTY_PLAN;
@@ -104,8 +111,12 @@ class Monitor {
     let ready: ReadyReport;
     try {
       const pid = await this.boot();
-      this.server = await serveControl(this.files.sockets.monitor, (req) => this.onControl(req));
-      fs.chmodSync(this.files.sockets.monitor, 0o600);
+      const uids = [...new Set([0, process.getuid?.() ?? 0])];
+      this.server = await serveControl(this.files.sockets.monitor, (req) => this.onControl(req), {
+        allowUids: uids,
+        onRefused: (why) => this.log('warning', `control socket: ${why}`),
+      });
+      fs.chmodSync(this.files.sockets.monitor, 0o600); // already so by the umask; kept explicit
       this.setStatus('created', { guestPid: pid });
       ready = { ok: true, pid: process.pid };
     } catch (e) {
@@ -206,7 +217,8 @@ class Monitor {
     this.store.write(this.rec);
     if (!macvtap && this.netPlan.links.length > 0) {
       try {
-        await connectTaps(this.netPlan.links, this.attached);
+        // a QEMU that dies now takes its taps along: report its death, not tc's "no such device"
+        await this.explained(connectTaps(this.netPlan.links, this.attached, () => this.recordNetwork()));
       } finally {
         this.recordNetwork();
       }
@@ -292,14 +304,24 @@ class Monitor {
     throw tail === '' ? k : new KataError(k.code, `${k.message}, stderr: ${tail}`);
   }
 
-  /** Rejects when the VM dies: used to bound waits that only the guest could end. */
+  /**
+   * Rejects when the VM or virtiofsd dies: used to bound waits that only the guest could end.
+   * Without virtiofsd the guest cannot reach the rootfs, so `create` would otherwise wait out
+   * its 120 s deadline.
+   */
   private vmDeath(): Promise<never> {
     const vm = this.vm;
     if (vm === undefined) return new Promise<never>(() => undefined);
-    return vm.exited.then((how) => {
+    const vmExit = vm.exited.then((how) => {
       const tail = lastConsoleLine(this.files.consoleLog);
       throw new KataError('E_VM', `the VM exited during start-up (${how.signal ?? `code ${how.code}`})${tail === '' ? '' : `; console: ${tail}`}`);
     });
+    const fsd = this.virtiofsd;
+    if (fsd === undefined) return vmExit;
+    const fsdExit = fsd.exited.then((how) => {
+      throw new KataError('E_VM', `virtiofsd exited during start-up (${how.signal ?? `code ${how.code}`})`);
+    });
+    return Promise.race([vmExit, fsdExit]);
   }
 
   /** Records what we added to the netns, so `delete` can remove it if this process is killed. */
@@ -409,13 +431,12 @@ class Monitor {
   /** `events`: one JSON line per event until the container stops. */
   private subscribe(sock: net.Socket): void {
     this.subscribers.add(sock);
-    sock.on('close', () => this.subscribers.delete(sock));
     sock.resume(); // nothing is expected from the CLI; reading notices its close
   }
 
   private onOom(ev: OomEvent): void {
-    this.log('warning', 'the guest killed a process of the container: out of memory');
-    for (const s of this.subscribers) s.write(JSON.stringify({ type: 'oom' }) + '\n');
+    this.oomLog.hit();
+    this.subscribers.send(JSON.stringify({ type: 'oom' }) + '\n');
   }
 
   private forwardSignal(s: NodeJS.Signals): void {
@@ -426,6 +447,8 @@ class Monitor {
   }
 
   private async onExit(ev: ExitEvent): Promise<void> {
+    if (this.exitReported) return;
+    this.exitReported = true;
     this.log('info', `container exited: ${ev.signal === null ? `code ${ev.code}` : `signal ${ev.signal}`}`);
     await this.conn?.flushInbound();
     await this.finish({ code: ev.code, signal: ev.signal }, 'exited');
@@ -449,7 +472,7 @@ class Monitor {
     this.abort.abort();
     for (const x of this.execs.values()) x.abort();
     this.terminal?.stop();
-    for (const s of this.subscribers) s.end();
+    this.subscribers.endAll();
     this.conn?.close();
     this.server?.close();
     await Promise.allSettled([this.vm?.kill(), this.virtiofsd?.kill()]);
@@ -506,6 +529,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   process.chdir(dir);
+  // Every socket and file the monitor, QEMU and virtiofsd create is private to the owner from
+  // the moment it exists (a socket's mode is set at bind(2), before any chmod could run).
+  process.umask(0o077);
   const m = new Monitor(dir);
   // A bug in the monitor must not leave a VM without its owner: tear down and exit like a
   // container killed by SIGKILL (or fail create, if it is still in progress).

@@ -29,6 +29,13 @@ export interface ReceivedFd {
 /** Errors thrown by the addon: `code` is the errno name (ENOENT, ECONNREFUSED, ETIMEDOUT...). */
 export type NativeError = Error & { code: string };
 
+/** SO_PEERCRED: who is at the other end of a connected unix socket. */
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 interface Binding {
   openPty(): Pty;
   sendFd(socketPath: string, fd: number, data: string): void;
@@ -41,6 +48,7 @@ interface Binding {
   exitNow(code: number): never;
   dieOfSignal(signal: number): never;
   tryLock(fd: number): boolean;
+  peerCred(fd: number): PeerCred;
 }
 
 const FUNCTIONS: readonly (keyof Binding)[] = [
@@ -55,6 +63,7 @@ const FUNCTIONS: readonly (keyof Binding)[] = [
   'exitNow',
   'dieOfSignal',
   'tryLock',
+  'peerCred',
 ];
 
 const ADDON = path.join('native', 'build', 'Release', 'kata_native.node');
@@ -189,4 +198,9 @@ export function dieOfSignal(signal: number): never {
  */
 export function tryLock(fd: number): boolean {
   return load().tryLock(fd);
+}
+
+/** SO_PEERCRED of a connected unix socket (fd). */
+export function peerCred(fd: number): PeerCred {
+  return load().peerCred(fd);
 }

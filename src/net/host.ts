@@ -78,14 +78,24 @@ export function tcConnectBatch(l: NetLink): string {
  * gets each link as soon as its ingress qdisc is ours, so a failure half-way still tears down what
  * was made (an ingress qdisc that was there before us is never touched: adding ours fails first).
  */
-export async function connectTaps(links: readonly NetLink[], owned: Attached): Promise<void> {
+export async function connectTaps(links: readonly NetLink[], owned: Attached, record: () => void = () => undefined): Promise<void> {
   const ip = tool('ip');
   const tc = tool('tc');
   for (const l of links) {
     checkName(l.link);
     await run(ip, ['link', 'set', 'dev', l.tap, 'mtu', String(l.mtu), 'up']);
-    await run(tc, ['qdisc', 'add', 'dev', l.link, 'ingress']);
+    // Recorded before it is added: a monitor killed while tc runs must leave a record that
+    // names it (found by the fault suite: kill -9 while creating left the qdisc behind).
+    // Removing one that was never added is harmless (detach ignores "gone").
     owned.qdiscs.push(l.link);
+    record();
+    try {
+      await run(tc, ['qdisc', 'add', 'dev', l.link, 'ingress']);
+    } catch (e) {
+      owned.qdiscs.pop(); // not ours: an ingress qdisc was already there
+      record();
+      throw e;
+    }
     await run(tc, ['-batch', '-'], tcConnectBatch(l));
   }
 }

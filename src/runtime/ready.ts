@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { KataError } from '../errors.js';
@@ -48,9 +49,34 @@ export class ReadyPipe {
       w(parseReport(line));
     } else if (this.ended) {
       this.waiter = undefined;
-      const log = path.join(this.dir, 'monitor.log');
-      w(new KataError('E_MONITOR', `the monitor exited during create (code ${this.child.exitCode ?? '?'}); see ${log}`));
+      void this.death().then((e) => w(e));
     }
+  }
+
+  /**
+   * Why the child ended without a report: its exit status (the pipe's EOF comes before the exit
+   * event, so wait for it briefly) and the last line of its log. Not the log's path: a failed
+   * create removes the directory it is in.
+   */
+  private async death(): Promise<KataError> {
+    const c = this.child;
+    if (c.exitCode === null && c.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        c.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    const how = c.signalCode !== null ? `killed by ${c.signalCode}` : c.exitCode !== null ? `exit code ${c.exitCode}` : 'still running, its pipe closed';
+    let last = '';
+    try {
+      last = fs.readFileSync(path.join(this.dir, 'monitor.log'), 'utf8').trim().split('\n').at(-1) ?? '';
+    } catch {
+      // no log yet
+    }
+    return new KataError('E_MONITOR', `the monitor died during create (${how})${last === '' ? '' : `; its last log line: ${last.slice(0, 300)}`}`);
   }
 
   /** The next report line; E_TIMEOUT after timeoutMs. */

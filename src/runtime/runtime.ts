@@ -79,13 +79,24 @@ export interface RuntimeOptions {
 export class Runtime {
   readonly store: StateStore;
 
+  private loaded: RuntimeConfig | undefined;
+
+  /**
+   * `config` is read only by the verbs that need it (create, run): a configuration.toml that
+   * breaks while containers exist must not stop `state`, `kill` or `delete` from handling them.
+   */
   constructor(
     root: string,
     private readonly log: Logger,
-    private readonly config: RuntimeConfig = loadConfig(),
+    private readonly loadConfigOnce: () => RuntimeConfig = () => loadConfig(),
     private readonly opts: RuntimeOptions = {},
   ) {
     this.store = new StateStore(root);
+  }
+
+  private get config(): RuntimeConfig {
+    this.loaded ??= this.loadConfigOnce();
+    return this.loaded;
   }
 
   /** Validates the bundle, starts the monitor (which boots the VM and creates the container), writes the pid file. */
@@ -213,7 +224,15 @@ export class Runtime {
         m.kill('SIGKILL');
         await gone;
       }
-      // QEMU and virtiofsd die with the monitor; the cgroup goes once they are gone.
+      try {
+        // A monitor that died (kill -9) while creating could not undo its own work (reclaim
+        // removes the recorded cgroup too, once QEMU and virtiofsd are gone).
+        const left = this.store.read(opts.id);
+        if (left !== undefined) await this.reclaim(left);
+      } catch (c) {
+        cleanup.push(toKataError(c));
+      }
+      // The cgroup create made, whether or not the record had it yet.
       for (const f of await removeCgroup(cgroup, files.dir)) cleanup.push(new KataError('E_CGROUP', `host cgroup not removed: ${f}`));
       try {
         this.store.remove(opts.id);
@@ -331,25 +350,32 @@ export class Runtime {
       }
       await stopProcess(rec.monitorPid, rec.monitorStartTime, 15000);
     }
-    // The VM's processes die with the monitor (pdeathsig); make sure of it before removing the state.
-    // Only with a recorded start time: a bare pid may belong to another process by now.
+    await this.reclaim(rec);
+    const hooks = this.hooksOf(id);
+    this.store.remove(id);
+    await this.runHooksWarn('poststop', hooks, { ...this.hookState(rec, 0), status: 'stopped' });
+  }
+
+  /**
+   * What a dead monitor may have left, from its record: its QEMU and virtiofsd (they die with it,
+   * by parent-death signal; make sure of it, and only with a recorded start time, since a bare
+   * pid may belong to another process by now) and its tc qdiscs and macvtaps in the container's
+   * netns (the monitor removes them itself when it can).
+   */
+  private async reclaim(rec: ContainerRecord): Promise<void> {
     await Promise.all([
       rec.qemuStartTime === '' ? undefined : stopProcess(rec.qemuPid, rec.qemuStartTime, 5000),
       rec.virtiofsdStartTime === '' ? undefined : stopProcess(rec.virtiofsdPid, rec.virtiofsdStartTime, 5000),
     ]);
-    // The monitor removes its qdiscs from the container's netns; after a crash we do.
     if (rec.network?.netns != null) {
       for (const f of await detach(rec.network, rec.network.netns)) this.log.warn(`network teardown: ${f}`);
     }
     // The cgroup last, once nothing runs in it. One that cannot be removed fails the delete and
     // keeps the record, so that a later delete tries again: nothing may be left behind.
     if (rec.cgroup !== undefined) {
-      const failed = await removeCgroup(rec.cgroup, this.store.dirFor(id));
+      const failed = await removeCgroup(rec.cgroup, this.store.dirFor(rec.id));
       if (failed.length > 0) throw new KataError('E_CGROUP', `cannot remove the host cgroup: ${failed.join('; ')}`);
     }
-    const hooks = this.hooksOf(id);
-    this.store.remove(id);
-    await this.runHooksWarn('poststop', hooks, { ...this.hookState(rec, 0), status: 'stopped' });
   }
 
   private hookState(rec: ContainerRecord, pid: number): HookState {

@@ -32,6 +32,10 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-no-user-config',
     '-display', 'none',
     '-no-reboot',
+    // seccomp (docs/security.md): QEMU may not use obsolete syscalls, change its privileges,
+    // fork/exec anything, or change scheduling/affinity. Nothing we ask of QEMU needs those:
+    // taps are opened by fd or by name with script=no, no -daemonize, no helpers.
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     '-kernel', spec.kernel,
     '-initrd', spec.initrd,
     '-append', spec.kernelParams.join(' '),

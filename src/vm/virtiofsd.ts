@@ -27,7 +27,7 @@ export function virtiofsdArgv(spec: VirtiofsdSpec): { file: string; args: string
     // binds come as pairs of positional args after the fixed ones
     'bin=$1; sock=$2; src=$3; shift 3',
     'while [ $# -gt 0 ]; do mount --rbind -- "$1" "$2"; shift 2; done',
-    'exec "$bin" --socket-path="$sock" -o source="$src" -o cache=auto -o no_posix_lock --thread-pool-size=2',
+    'exec "$bin" --socket-path="$sock" -o source="$src" -o cache=auto -o no_posix_lock -o sandbox=namespace --thread-pool-size=2',
   ].join('\n');
   const pairs = spec.binds.flatMap((b) => [b.host, path.join(spec.sharedDir, b.name)]);
   return {

@@ -126,3 +126,28 @@ describe('the CLI on hostile stdio (src/cli/stdio.ts)', () => {
     expect(r.stderr).toBe('rc=141\n');
   });
 });
+
+describe('a broken configuration.toml breaks only the verbs that need it', () => {
+  const CLI = path.resolve(import.meta.dirname, '..', '..', 'bin', 'run.js');
+  const tmp = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'kata-conf-'));
+  const conf = path.join(tmp, 'broken.toml');
+  fs.writeFileSync(conf, '[hypervisor.qemu\nthis is = = not toml\n');
+  const cli = (args: string[]): { code: number | null; err: string } => {
+    const r = spawnSync(process.execPath, [CLI, '--root', path.join(tmp, 'root'), '--config', conf, ...args], { encoding: 'utf8' });
+    return { code: r.status, err: r.stderr };
+  };
+
+  it('delete --force, kill and delete of a container still work (here: one that does not exist)', () => {
+    expect(cli(['delete', '--force', 'nope'])).toEqual({ code: 0, err: '' });
+    expect(cli(['kill', 'nope', 'KILL']).err).toMatch(/^container nope does not exist\n$/);
+    expect(cli(['delete', 'nope']).err).toMatch(/^container nope does not exist\n$/);
+  });
+
+  it('create names the file', async () => {
+    const { makeDemoBundle } = await import('../../src/oci/demo.js');
+    const r = cli(['create', '-b', makeDemoBundle(path.join(tmp, 'b'), ['true']), 'x']);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n').filter((l) => l !== '')).toHaveLength(1);
+    expect(r.err).toContain(conf);
+  });
+});

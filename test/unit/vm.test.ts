@@ -42,6 +42,7 @@ describe('buildQemuArgs', () => {
       '-smp', '1',
       '-object', 'memory-backend-memfd,id=mem,size=256M,share=on',
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+      '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
       '-kernel', '/k/vmlinux',
       '-initrd', '/k/initrd.img',
       '-append', 'console=ttyS0 panic=-1',
