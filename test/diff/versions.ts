@@ -671,10 +671,6 @@ export const VERSION_CASES: DiffCase[] = [
     edit: (s) => {
       s['process'].user = { uid: 1000, gid: 1000 };
     },
-    awaiting: {
-      fix: 'crun in the guest leaves HOME unset for a uid without a passwd entry; runc sets "/" (kata-runtime could add HOME=/ to the env it passes when the rootfs has no entry)',
-      now: /^HOME=\n/,
-    },
     expect: { code: 0, stdout: /^HOME=\/\nuid=1000 gid=1000\n$/ },
   },
   {
