@@ -180,6 +180,12 @@ static bool get_fd(napi_env env, napi_value v, const char *fn, int *fd) {
   return true;
 }
 
+/* The one argument of fn(fd), an fd. */
+static bool get_only_fd(napi_env env, napi_callback_info info, const char *fn, int *fd) {
+  napi_value argv[1];
+  return get_args(env, info, 1, argv, fn) && get_fd(env, argv[0], fn, fd);
+}
+
 /* Timeout in milliseconds: a non-negative number, or Infinity for no timeout (-1). */
 static bool get_timeout(napi_env env, napi_value v, const char *fn, int *ms) {
   napi_valuetype t;
@@ -762,10 +768,8 @@ static napi_value RecvFdFromListener(napi_env env, napi_callback_info info) {
 /* terminal sizes and modes                                                                  */
 
 static napi_value GetWinsize(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, "getWinsize")) return NULL;
   int fd;
-  if (!get_fd(env, argv[0], "getWinsize", &fd)) return NULL;
+  if (!get_only_fd(env, info, "getWinsize", &fd)) return NULL;
   struct winsize ws;
   memset(&ws, 0, sizeof ws);
   if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return throw_errno(env, errno, "getWinsize: fd %d", fd);
@@ -795,10 +799,8 @@ static napi_value SetWinsize(napi_env env, napi_callback_info info) {
 }
 
 static napi_value SetRaw(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, "setRaw")) return NULL;
   int fd;
-  if (!get_fd(env, argv[0], "setRaw", &fd)) return NULL;
+  if (!get_only_fd(env, info, "setRaw", &fd)) return NULL;
   struct termios t;
   if (tcgetattr(fd, &t) != 0) return throw_errno(env, errno, "setRaw: tcgetattr fd %d", fd);
   cfmakeraw(&t);
@@ -856,10 +858,8 @@ static napi_value DieOfSignal(napi_env env, napi_callback_info info) {
  * the open file description closes, so a holder that dies (even by SIGKILL) releases it.
  */
 static napi_value TryLock(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, "tryLock")) return NULL;
   int fd;
-  if (!get_fd(env, argv[0], "tryLock", &fd)) return NULL;
+  if (!get_only_fd(env, info, "tryLock", &fd)) return NULL;
   int rc;
   do rc = flock(fd, LOCK_EX | LOCK_NB);
   while (rc != 0 && errno == EINTR);
@@ -875,10 +875,8 @@ static napi_value TryLock(napi_env env, napi_callback_info info) {
  * own uid with it (docs/security.md).
  */
 static napi_value PeerCred(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, "peerCred")) return NULL;
   int fd;
-  if (!get_fd(env, argv[0], "peerCred", &fd)) return NULL;
+  if (!get_only_fd(env, info, "peerCred", &fd)) return NULL;
   struct ucred cred;
   socklen_t len = sizeof cred;
   memset(&cred, 0, sizeof cred);
