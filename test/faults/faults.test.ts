@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kataTaps, makeNetPair, removeNetPair, tcIngressAndFilters, type NetPair } from '../../bench/netpair.js';
-import { kr, mountsMentioning, processesMentioning, requirePrerequisites, testEnv, type Result, type TestEnv } from '../e2e/helpers.js';
+import { kr, mountsMentioning, processesMentioning, requirePrerequisites, testEnv, waitForStatus, type Result, type TestEnv } from '../e2e/helpers.js';
 import { sleep } from '../../src/util/fsx.js';
 
 type Fault = 'kill-qemu' | 'kill-virtiofsd' | 'kill-monitor' | 'guest-panic';
@@ -150,7 +150,8 @@ async function pollUntil(cond: () => Promise<boolean>, what: string, timeoutMs =
   }
 }
 
-const untilStatus = (id: string, want: string, timeoutMs = 120000): Promise<void> => pollUntil(async () => (await status(id)) === want, `${id} ${want}`, timeoutMs);
+// The e2e suite's state poll (test/e2e/helpers.ts), with this file's deadlines.
+const untilStatus = async (id: string, want: string, timeoutMs = 120000): Promise<void> => void (await waitForStatus(env.root, id, want, timeoutMs));
 const untilStopped = (id: string): Promise<void> => untilStatus(id, 'stopped', 60000);
 
 function oneLine(r: Result): string {
